@@ -1,0 +1,3 @@
+from bayes_gravity.cli import main
+
+raise SystemExit(main())

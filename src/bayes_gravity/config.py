@@ -1,0 +1,264 @@
+"""Model specs: TOML files validated by frozen pydantic models.
+
+Unknown keys fail with a "did you mean" hint; every problem in a spec is reported at once as a
+:class:`ConfigError` (exit code 2). The resolved spec is stored with every result.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bayes_gravity.errors import ConfigError
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+DEFAULT_SPEC = MODELS_DIR / "default.toml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSpec(_Strict):
+    """Which dataset and years to use."""
+
+    path: str | None = Field(
+        None, description="dataset folder; relative paths are relative to the spec file"
+    )
+    trade_file: str = "trade.csv"
+    first_year: int | None = None
+    last_year: int | None = None
+
+    @model_validator(mode="after")
+    def _years_in_order(self) -> DataSpec:
+        if self.first_year is not None and self.last_year is not None:
+            if self.first_year > self.last_year:
+                raise ValueError(f"first_year {self.first_year} is after last_year {self.last_year}")
+        return self
+
+
+class IndicatorSpec(_Strict):
+    """One index indicator: a series code, its dimension, direction and transform."""
+
+    code: str
+    dimension: str
+    direction: Literal["+", "-"] = "+"
+    transform: Literal["none", "log", "log1p"] = "none"
+
+
+class IndexSpec(_Strict):
+    """The CBEC development index (PCA in the classic pipeline, latent factor in the fit)."""
+
+    indicators: list[IndicatorSpec]
+    anchor: str = Field(description="indicator whose loading is constrained positive")
+    time_prior: Literal["random_walk", "ar1"] = "random_walk"
+    min_indicators: int = 3
+
+    @model_validator(mode="after")
+    def _anchor_listed(self) -> IndexSpec:
+        codes = [i.code for i in self.indicators]
+        if self.anchor not in codes:
+            raise ValueError(f"anchor {self.anchor!r} is not among the indicators {codes}")
+        dupes = {c for c in codes if codes.count(c) > 1}
+        if dupes:
+            raise ValueError(f"indicator(s) listed twice: {sorted(dupes)}")
+        return self
+
+
+class CovariateSpec(_Strict):
+    """A gravity covariate and where its values come from.
+
+    ``source`` is ``"indicator"`` (a series of the partner or reporter), ``"pair"`` (a
+    ``pairs.csv`` column) or ``"index"`` (the CBEC index of ``side``).
+    """
+
+    name: str
+    source: Literal["indicator", "pair", "index"]
+    indicator: str | None = None
+    column: str | None = None
+    side: Literal["partner", "reporter"] = "partner"
+    transform: Literal["none", "log", "percent"] = "none"
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> CovariateSpec:
+        if self.source == "indicator" and not self.indicator:
+            raise ValueError(f"covariate {self.name!r}: source 'indicator' needs `indicator`")
+        if self.source == "pair" and not self.column:
+            raise ValueError(f"covariate {self.name!r}: source 'pair' needs `column`")
+        return self
+
+
+class PriorSpec(_Strict):
+    """A prior override: a PyMC distribution name and its parameters."""
+
+    dist: Literal["Normal", "HalfNormal", "StudentT", "Exponential", "Gamma", "LogNormal"]
+    mu: float | None = None
+    sigma: float | None = None
+    nu: float | None = None
+    lam: float | None = None
+    alpha: float | None = None
+    beta: float | None = None
+
+
+class GravitySpec(_Strict):
+    """The gravity model: covariates, likelihood and random-effect structure."""
+
+    covariates: list[CovariateSpec]
+    likelihood: Literal["student_t", "lognormal", "gamma", "ppml"] = "student_t"
+    partner_effects: bool = True
+    partner_slopes_index: bool = False
+    year_effects: bool = False
+    priors: dict[str, PriorSpec] = Field(default_factory=dict)
+
+
+class SamplerSpec(_Strict):
+    """Sampler settings under PyMC's own names, passed through to ``pm.sample``."""
+
+    draws: int = Field(1000, gt=0)
+    tune: int = Field(1000, ge=0)
+    chains: int = Field(4, gt=0)
+    cores: int | None = None
+    target_accept: float = Field(0.9, gt=0, lt=1)
+    random_seed: int = 20240601
+    nuts_sampler: Literal["pymc", "nutpie", "numpyro", "blackjax"] = "nutpie"
+
+
+class PotentialSpec(_Strict):
+    """Trade-potential tiers: thresholds, which side of a threshold is inclusive, ratio direction."""
+
+    reshaping_at: float = Field(1.2, gt=0)
+    huge_below: float = Field(0.8, gt=0)
+    boundary: Literal["lower_inclusive", "upper_inclusive"] = "lower_inclusive"
+    ratio: Literal["actual_over_predicted", "predicted_over_actual"] = "actual_over_predicted"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PotentialSpec:
+        if not self.huge_below < self.reshaping_at:
+            raise ValueError(
+                f"thresholds out of order: huge_below ({self.huge_below}) must be below "
+                f"reshaping_at ({self.reshaping_at})"
+            )
+        return self
+
+    def describe(self) -> str:
+        """One line stating the tier rule, printed with every output."""
+        ratio = "actual / predicted" if self.ratio == "actual_over_predicted" else "predicted / actual"
+        hi, lo = self.reshaping_at, self.huge_below
+        if self.boundary == "lower_inclusive":
+            rule = f"reshaping: r >= {hi}; expansion: {lo} <= r < {hi}; huge potential: r < {lo}"
+        else:
+            rule = f"reshaping: r > {hi}; expansion: {lo} < r <= {hi}; huge potential: r <= {lo}"
+        return f"ratio r = {ratio}; {rule}"
+
+
+class DiagnosticsSpec(_Strict):
+    """Thresholds of the diagnostics gate."""
+
+    rhat_max: float = 1.01
+    ess_bulk_min: float = 400
+    ess_tail_min: float = 400
+    divergences_max: int = 0
+    ebfmi_min: float = 0.3
+    pareto_k_max: float = 0.7
+
+
+class ClassicSpec(_Strict):
+    """Settings of the classic PCA / OLS pipeline."""
+
+    eigenvalue_min: float = 1.0
+    potential_model: Literal["ols", "re"] = "re"
+
+
+class ModelSpec(_Strict):
+    """A whole model spec (``models/<name>.toml``)."""
+
+    name: str
+    description: str = ""
+    data: DataSpec = Field(default_factory=DataSpec)
+    index: IndexSpec
+    gravity: GravitySpec
+    coupling: Literal["joint", "cut"] = "joint"
+    sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    potential: PotentialSpec = Field(default_factory=PotentialSpec)
+    diagnostics: DiagnosticsSpec = Field(default_factory=DiagnosticsSpec)
+    classic: ClassicSpec = Field(default_factory=ClassicSpec)
+    ci_prob: float = Field(0.9, gt=0, lt=1)
+
+    def content_hash(self) -> str:
+        """Hash of the resolved spec, stored with results to detect mismatches."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names valid at ``loc`` (for the "did you mean" hint)."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [annotation, *args]
+        current = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+        if current is None:
+            return []
+    return list(getattr(current, "model_fields", {}))
+
+
+def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        key = str(err["loc"][-1])
+        allowed = _allowed_keys(model, err["loc"])
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {allowed}"
+        return f"{loc}: unknown key{hint}"
+    return f"{loc}: {err['msg']} (got {err.get('input')!r})"
+
+
+def parse_spec(raw: dict[str, Any], source: str = "<spec>") -> ModelSpec:
+    """Validate a spec dictionary; raise :class:`ConfigError` listing every problem."""
+    try:
+        return ModelSpec.model_validate(raw)
+    except ValidationError as err:
+        problems = [_describe(e, ModelSpec) for e in err.errors()]
+        raise ConfigError(f"{source}: invalid model spec", problems) from None
+
+
+def load_spec(path: str | Path | None = None) -> tuple[ModelSpec, Path]:
+    """Read and validate a spec file (default ``models/default.toml``).
+
+    Returns the spec and its path (relative data paths resolve against the spec's folder).
+    """
+    spec_path = Path(path) if path is not None else DEFAULT_SPEC
+    if not spec_path.is_file():
+        raise ConfigError(f"spec file not found: {spec_path}")
+    try:
+        raw = tomllib.loads(spec_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{spec_path}: not valid TOML ({err})") from None
+    return parse_spec(raw, str(spec_path)), spec_path
+
+
+def resolve_data_path(spec: ModelSpec, spec_path: Path, override: str | Path | None) -> Path | None:
+    """The dataset folder: command-line override, else the spec's path, else the shipped data."""
+    if override is not None:
+        return Path(override)
+    if spec.data.path is None:
+        return None
+    path = Path(spec.data.path)
+    return path if path.is_absolute() else (spec_path.parent / path).resolve()
