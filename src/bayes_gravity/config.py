@@ -39,7 +39,9 @@ class DataSpec(_Strict):
     def _years_in_order(self) -> DataSpec:
         if self.first_year is not None and self.last_year is not None:
             if self.first_year > self.last_year:
-                raise ValueError(f"first_year {self.first_year} is after last_year {self.last_year}")
+                raise ValueError(
+                    f"first_year {self.first_year} is after last_year {self.last_year}"
+                )
         return self
 
 
@@ -148,7 +150,9 @@ class PotentialSpec(_Strict):
 
     def describe(self) -> str:
         """One line stating the tier rule, printed with every output."""
-        ratio = "actual / predicted" if self.ratio == "actual_over_predicted" else "predicted / actual"
+        ratio = (
+            "actual / predicted" if self.ratio == "actual_over_predicted" else "predicted / actual"
+        )
         hi, lo = self.reshaping_at, self.huge_below
         if self.boundary == "lower_inclusive":
             rule = f"reshaping: r >= {hi}; expansion: {lo} <= r < {hi}; huge potential: r < {lo}"

@@ -177,9 +177,7 @@ def _check_numeric(
             )
 
 
-def _check_duplicates(
-    frame: pd.DataFrame, keys: list[str], name: str, problems: list[str]
-) -> None:
+def _check_duplicates(frame: pd.DataFrame, keys: list[str], name: str, problems: list[str]) -> None:
     dup = frame.duplicated(keys, keep=False)
     if dup.any():
         problems.append(
@@ -217,7 +215,9 @@ def _validate_indicators(frame: pd.DataFrame, name: str, problems: list[str]) ->
     _check_year(frame, name, keys, problems)
     empty_code = frame["indicator"] == ""
     if empty_code.any():
-        problems.append(f"{name}: column 'indicator': empty code at {_rows(empty_code, frame, keys)}")
+        problems.append(
+            f"{name}: column 'indicator': empty code at {_rows(empty_code, frame, keys)}"
+        )
     _check_numeric(
         frame,
         "value",
@@ -352,7 +352,9 @@ def load_dataset(path: str | Path | None = None, trade_file: str = "trade.csv") 
     )
 
 
-def load_holdout(path: str | Path | None = None, name: str = "trade_press_2023_2024.csv") -> pd.DataFrame | None:
+def load_holdout(
+    path: str | Path | None = None, name: str = "trade_press_2023_2024.csv"
+) -> pd.DataFrame | None:
     """Out-of-sample trade figures kept apart from the fitted data, if the folder has them."""
     folder = Path(path) if path is not None else SHIPPED_DATA
     file = folder / name
@@ -384,7 +386,9 @@ def read_worldbank_wide(path: str | Path) -> pd.DataFrame:
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except UnicodeDecodeError as err:
-        raise DataError(f"{path.name}: unreadable bytes at offset {err.start} (not UTF-8)") from None
+        raise DataError(
+            f"{path.name}: unreadable bytes at offset {err.start} (not UTF-8)"
+        ) from None
     lines = text.splitlines()
     header_at = next(
         (i for i, line in enumerate(lines) if line.lstrip('"').startswith("Country Name")), None
@@ -421,3 +425,42 @@ def read_worldbank_wide(path: str | Path) -> pd.DataFrame:
         )
     long = long.assign(year=long["year"].astype(int), value=values)
     return long[INDICATOR_COLUMNS].sort_values(["indicator", "iso3", "year"]).reset_index(drop=True)
+
+
+def import_worldbank(
+    files: list[Path],
+    out: str | Path,
+    countries: list[str] | None = None,
+    first_year: int | None = None,
+    merge: bool = False,
+) -> pd.DataFrame:
+    """Import World Bank bulk CSVs into ``out`` (an ``indicators.csv``), written atomically.
+
+    With ``merge``, the rows of an existing ``out`` are kept and the imported series replace
+    any rows with the same ``iso3, year, indicator``.
+    """
+    from bayes_gravity.io import write_csv
+
+    frames = [read_worldbank_wide(f) for f in files]
+    table = pd.concat(frames, ignore_index=True)
+    if countries:
+        unknown = sorted(set(countries) - known_iso3())
+        if unknown:
+            raise DataError(f"--countries: unknown ISO3 code(s) {unknown}")
+        table = table[table["iso3"].isin(countries)]
+    if first_year is not None:
+        table = table[table["year"] >= first_year]
+    out = Path(out)
+    if merge and out.is_file():
+        problems: list[str] = []
+        existing = read_table(out, INDICATOR_COLUMNS, problems)
+        if existing is None:
+            raise DataError(f"{out} cannot be merged into:", problems)
+        _validate_indicators(existing, out.name, problems)
+        if problems:
+            raise DataError(f"{out} cannot be merged into:", problems)
+        table = pd.concat([_typed_indicators(existing), table], ignore_index=True)
+    table = table.drop_duplicates(["iso3", "year", "indicator"], keep="last")
+    table = table.sort_values(["indicator", "iso3", "year"]).reset_index(drop=True)
+    write_csv(out, table)
+    return table

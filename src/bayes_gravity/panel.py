@@ -148,9 +148,7 @@ def build_panel(data: Dataset, spec: ModelSpec) -> Panel:
         missing = table[cov.name].isna() | ~np.isfinite(table[cov.name])
         if missing.any():
             rows = table[missing]
-            listed = ", ".join(
-                f"{r.partner} {r.flow} {r.year}" for r in rows.head(12).itertuples()
-            )
+            listed = ", ".join(f"{r.partner} {r.flow} {r.year}" for r in rows.head(12).itertuples())
             more = f" and {len(rows) - 12} more" if len(rows) > 12 else ""
             exclusions.append(
                 f"{len(rows)} trade row(s) without {cov.name} ({cov.indicator or cov.column}, "

@@ -1,0 +1,133 @@
+"""Command-line interface: ``python -m bayes_gravity COMMAND``.
+
+Each command loads its config, calls the library, prints a short summary and returns an exit
+code: 0 ok, 1 unexpected, 2 usage/config, 3 data, 4 diagnostics failed under ``--strict``.
+Heavy libraries (PyMC, ArviZ) are imported inside the commands that sample or plot.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bayes_gravity.errors import BayesGravityError, BayesGravityWarning
+
+app = typer.Typer(
+    help="Bayesian trade-potential toolkit: CBEC index, gravity model, potential tiers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Build or import datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option("--data", help="dataset folder (default: the spec's, else the shipped one)"),
+]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="output folder")]
+SpecArg = Annotated[
+    Path | None, typer.Argument(help="model spec TOML (default: models/default.toml)")
+]
+
+
+def handled(command: Callable[..., int]) -> Callable[..., None]:
+    """Map our errors to their exit codes with a message and no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: object, **kwargs: object) -> None:
+        try:
+            code = command(*args, **kwargs)
+        except BayesGravityError as err:
+            typer.echo(f"error: {err}", err=True)
+            code = err.exit_code
+        except KeyboardInterrupt:
+            typer.echo("interrupted: nothing was written", err=True)
+            code = 130
+        if code:
+            raise typer.Exit(code)
+
+    return wrapper
+
+
+def echo(text: str = "") -> None:
+    """Print to standard output."""
+    typer.echo(text)
+
+
+def _print_warnings(messages: list[str]) -> None:
+    for message in messages:
+        typer.echo(f"warning: {message}", err=True)
+
+
+@app.command()
+@handled
+def validate(data: DataOpt = None, trade_file: str = "trade.csv") -> int:
+    """Check a dataset folder: print coverage and every problem; exit 0 when usable."""
+    from bayes_gravity.data import load_dataset
+
+    dataset = load_dataset(data, trade_file=trade_file)
+    echo(f"dataset: {dataset.path}  (hash {dataset.content_hash})")
+    years = dataset.years
+    echo(
+        f"trade: {len(dataset.trade)} rows, reporters {dataset.reporters}, "
+        f"partners {dataset.partners}, years {years[0]}-{years[-1]}"
+    )
+    echo(
+        f"pairs: {len(dataset.pairs)} rows; indicators: {dataset.indicators['indicator'].nunique()}"
+    )
+    echo("\ncoverage (indicator x country: first-last year (years with data)):")
+    echo(dataset.coverage().to_string())
+    _print_warnings(dataset.warnings)
+    echo("\nno problems found: the data are usable")
+    return 0
+
+
+@data_app.command("import-wb")
+@handled
+def import_wb(
+    files: Annotated[list[Path], typer.Argument(help="World Bank bulk CSV file(s), wide years")],
+    out: Annotated[Path, typer.Option("--out", help="indicators.csv to write")],
+    countries: Annotated[
+        str | None, typer.Option(help="comma-separated ISO3 codes to keep (default: all)")
+    ] = None,
+    first_year: Annotated[int | None, typer.Option(help="drop years before this")] = None,
+    merge: Annotated[bool, typer.Option(help="add to an existing indicators.csv")] = False,
+) -> int:
+    """Import World Bank bulk CSVs (Country Code, Indicator Code, 1960 ... 2024) to indicators.csv."""
+    from bayes_gravity.data import import_worldbank
+
+    table = import_worldbank(
+        files,
+        out,
+        countries=countries.split(",") if countries else None,
+        first_year=first_year,
+        merge=merge,
+    )
+    echo(
+        f"wrote {out}: {len(table)} values, {table['indicator'].nunique()} series, "
+        f"{table['iso3'].nunique()} countries"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (errors are printed, never a traceback)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    warnings.simplefilter("always", BayesGravityWarning)
+    try:
+        app(args=argv, prog_name="python -m bayes_gravity")
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
