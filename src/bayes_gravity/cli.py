@@ -90,6 +90,53 @@ def validate(data: DataOpt = None, trade_file: str = "trade.csv") -> int:
     return 0
 
 
+@app.command()
+@handled
+def classic(spec: SpecArg = None, data: DataOpt = None, out: OutOpt = None) -> int:
+    """Run the study's classic pipeline: PCA index, OLS / random-effects gravity, tiers."""
+    from bayes_gravity.classic import run_classic, write_classic
+    from bayes_gravity.config import MODELS_DIR, load_spec, resolve_data_path
+    from bayes_gravity.data import load_dataset
+
+    model_spec, spec_path = load_spec(spec)
+    dataset = load_dataset(
+        resolve_data_path(model_spec, spec_path, data), trade_file=model_spec.data.trade_file
+    )
+    result = run_classic(dataset, model_spec)
+    out_dir = out if out is not None else MODELS_DIR / f"{model_spec.name}_classic"
+    _print_warnings(result.warnings)
+    for note in result.exclusions:
+        echo(f"excluded: {note}")
+    scores = result.index.scores.dropna(subset=["rank"])
+    last = int(scores["year"].max())
+    ranking = scores[scores["year"] == last].sort_values("rank")
+    echo(
+        f"\nCBEC index (PCA, {result.index.n_components} component(s) with eigenvalue > "
+        f"{model_spec.classic.eigenvalue_min}), ranking in {last}:"
+    )
+    for row in ranking.itertuples():
+        echo(f"  {int(row.rank)}. {row.iso3}  score {row.score:+.2f}")
+    echo(f"\ngravity coefficients (log trade, n = {result.n_obs}):")
+    table = result.coefficients.pivot(index="term", columns="model", values=["estimate", "p_value"])
+    for term in result.coefficients["term"].unique():
+        if term == "intercept":
+            continue
+        cells = [
+            f"{model}: {table.loc[term, ('estimate', model)]:+.3f} "
+            f"(p={table.loc[term, ('p_value', model)]:.3f})"
+            for model in ("pooled_ols", "random_effects")
+        ]
+        echo(f"  {term:<18} " + "   ".join(cells))
+    echo(f"\npotential tiers ({model_spec.potential.describe()}), latest year per partner:")
+    pot = result.potential
+    latest = pot.loc[pot.groupby(["partner", "flow"])["year"].idxmax()]
+    for row in latest.itertuples():
+        echo(f"  {row.partner} {row.flow:<6} {row.year}  ratio {row.ratio:5.2f}  {row.tier}")
+    paths = write_classic(result, out_dir)
+    echo(f"\nwrote {', '.join(p.name for p in paths)} to {out_dir}")
+    return 0
+
+
 @data_app.command("import-wb")
 @handled
 def import_wb(
