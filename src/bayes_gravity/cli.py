@@ -154,7 +154,7 @@ def import_wb(
     table = import_worldbank(
         files,
         out,
-        countries=countries.split(",") if countries else None,
+        countries=[c.strip() for c in countries.split(",")] if countries else None,
         first_year=first_year,
         merge=merge,
     )

@@ -114,6 +114,9 @@ class GravitySpec(_Strict):
     covariates: list[CovariateSpec]
     likelihood: Literal["student_t", "lognormal", "gamma", "ppml"] = "student_t"
     partner_effects: bool = True
+    partner_flow_effects: bool = Field(
+        True, description="partner-specific import-minus-export asymmetry (non-centred)"
+    )
     partner_slopes_index: bool = False
     year_effects: bool = False
     priors: dict[str, PriorSpec] = Field(default_factory=dict)

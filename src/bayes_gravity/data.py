@@ -12,7 +12,9 @@ import io
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from warnings import catch_warnings, simplefilter
 
+import numpy as np
 import pandas as pd
 
 from bayes_gravity.errors import DataError
@@ -103,11 +105,24 @@ def read_table(path: Path, required: list[str], problems: list[str]) -> pd.DataF
         problems.append(f"{name}: file is empty; expected a header row with {required}")
         return None
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, ValueError) as err:
-        problems.append(f"{name}: not a readable CSV ({err}); check quoting and delimiters")
+        # index_col=False: a row with more fields than the header must not silently turn the
+        # first column into the index; pandas warns instead, and the warning is a problem here.
+        with catch_warnings():
+            simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.StringIO(text), dtype=str, keep_default_na=False, index_col=False
+            )
+    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as err:
+        problems.append(
+            f"{name}: not a readable CSV ({str(err).strip()}); check quoting, delimiters and "
+            "that no row has more fields than the header"
+        )
         return None
     frame.columns = [c.strip() for c in frame.columns]
+    repeated = sorted(set(frame.columns[frame.columns.duplicated()]))
+    if repeated:
+        problems.append(f"{name}: column(s) {repeated} appear more than once in the header")
+        return None
     missing = [c for c in required if c not in frame.columns]
     if missing:
         problems.append(
@@ -162,10 +177,10 @@ def _check_numeric(
 ) -> None:
     values = pd.to_numeric(frame[col], errors="coerce")
     blank = frame[col] == ""
-    bad = values.isna() & ~(blank & allow_blank)
+    bad = ~np.isfinite(values) & ~(blank & allow_blank)  # NaN and +-inf
     if bad.any():
         problems.append(
-            f"{name}: column '{col}': non-numeric or missing value at "
+            f"{name}: column '{col}': non-numeric, missing or infinite value at "
             f"{_rows(bad, frame, [*keys, col])}; {what or 'give a number'}"
         )
     if minimum is not None:
@@ -268,22 +283,24 @@ def _typed_pairs(frame: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["reporter", "partner"]).reset_index(drop=True)
 
 
-def _cross_checks(trade: pd.DataFrame, pairs: pd.DataFrame, problems: list[str]) -> None:
+def _cross_checks(
+    trade: pd.DataFrame, pairs: pd.DataFrame, trade_file: str, problems: list[str]
+) -> None:
     trade_pairs = set(zip(trade["reporter"], trade["partner"], strict=True))
     known_pairs = set(zip(pairs["reporter"], pairs["partner"], strict=True))
     missing = sorted(trade_pairs - known_pairs)
     if missing:
         listed = ", ".join(f"{r}-{p}" for r, p in missing[:MAX_LISTED])
         problems.append(
-            f"pairs.csv: reporter-partner pair(s) in trade.csv missing from pairs.csv: {listed}; "
-            "add a row with dist_km and contig for each"
+            f"pairs.csv: columns 'reporter', 'partner': pair(s) in {trade_file} missing from "
+            f"pairs.csv: {listed}; add a row with dist_km and contig for each"
         )
     totals = trade.groupby("partner")["value_usd"].sum()
     no_trade = sorted(totals[totals <= 0].index)
     if no_trade:
         problems.append(
-            f"trade.csv: column 'value_usd': partner(s) {no_trade} have no positive trade in any "
-            "year; a potential ratio is undefined for them, drop them from the data"
+            f"{trade_file}: column 'value_usd': partner(s) {no_trade} have no positive trade in "
+            "any year; a potential ratio is undefined for them, drop them from the data"
         )
 
 
@@ -332,7 +349,7 @@ def load_dataset(path: str | Path | None = None, trade_file: str = "trade.csv") 
     if problems or trade is None or indicators is None or pairs is None:
         raise DataError(f"the data in {folder} cannot be used:", problems)
     typed_trade, typed_pairs = _typed_trade(trade), _typed_pairs(pairs)
-    _cross_checks(typed_trade, typed_pairs, problems)
+    _cross_checks(typed_trade, typed_pairs, trade_file, problems)
     if problems:
         raise DataError(f"the data in {folder} cannot be used:", problems)
     warnings = []
@@ -398,7 +415,10 @@ def read_worldbank_wide(path: str | Path) -> pd.DataFrame:
             f"{path.name}: no 'Country Name, Country Code, Indicator Name, Indicator Code, "
             "<years>' header found; is this a World Bank bulk CSV?"
         )
-    wide = pd.read_csv(io.StringIO("\n".join(lines[header_at:])), dtype=str)
+    try:
+        wide = pd.read_csv(io.StringIO("\n".join(lines[header_at:])), dtype=str)
+    except (pd.errors.ParserError, ValueError) as err:
+        raise DataError(f"{path.name}: not a readable CSV ({str(err).strip()})") from None
     wide = wide.loc[:, ~wide.columns.str.startswith("Unnamed")]
     year_cols = [c for c in wide.columns if c.strip().isdigit()]
     for col in ("Country Code", "Indicator Code"):
@@ -460,6 +480,11 @@ def import_worldbank(
         if problems:
             raise DataError(f"{out} cannot be merged into:", problems)
         table = pd.concat([_typed_indicators(existing), table], ignore_index=True)
+    if table.empty:
+        raise DataError(
+            f"{out.name}: nothing to write: no values left (after the --countries/--first-year "
+            "filters, if any); nothing was written"
+        )
     table = table.drop_duplicates(["iso3", "year", "indicator"], keep="last")
     table = table.sort_values(["indicator", "iso3", "year"]).reset_index(drop=True)
     write_csv(out, table)

@@ -1,0 +1,104 @@
+"""The diagnostics gate: every check with its value, threshold and a pass/fail verdict.
+
+Checks (thresholds from :class:`~bayes_gravity.config.DiagnosticsSpec`): max R-hat, min bulk
+and tail ESS over every reported quantity, divergent transitions, min E-BFMI over chains,
+transitions that hit the maximum tree depth (reported, not gated), and PSIS-LOO Pareto k.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from bayes_gravity.config import DiagnosticsSpec
+
+log = logging.getLogger(__name__)
+
+
+def _extreme(ds: xr.Dataset, how: str) -> tuple[float, str]:
+    """Max or min over every variable and element, and which variable holds it."""
+    best_value, best_name = (-np.inf if how == "max" else np.inf), ""
+    for name, da in ds.data_vars.items():
+        values = np.asarray(da.values, dtype=float)
+        if values.size == 0 or np.all(np.isnan(values)):
+            continue
+        value = float(np.nanmax(values) if how == "max" else np.nanmin(values))
+        if (how == "max" and value > best_value) or (how == "min" and value < best_value):
+            best_value, best_name = value, str(name)
+    return best_value, best_name
+
+
+def _stat(sample_stats: xr.Dataset, *names: str) -> xr.DataArray | None:
+    for name in names:
+        if name in sample_stats:
+            return sample_stats[name]
+    return None
+
+
+def run_checks(idata: Any, spec: DiagnosticsSpec, var_names: list[str]) -> dict[str, Any]:
+    """Compute the gate on a fitted DataTree; ``var_names`` are the reported quantities."""
+    import arviz as az
+
+    checks: dict[str, dict[str, Any]] = {}
+    rhat, rhat_var = _extreme(az.rhat(idata, var_names=var_names), "max")
+    checks["r_hat"] = {"value": rhat, "worst": rhat_var, "threshold": spec.rhat_max,
+                       "rule": "max <=", "passed": bool(rhat <= spec.rhat_max)}
+    for method, bound in (("bulk", spec.ess_bulk_min), ("tail", spec.ess_tail_min)):
+        ess, ess_var = _extreme(az.ess(idata, var_names=var_names, method=method), "min")
+        checks[f"ess_{method}"] = {"value": ess, "worst": ess_var, "threshold": bound,
+                                   "rule": "min >=", "passed": bool(ess >= bound)}
+    stats = idata["sample_stats"].to_dataset()
+    diverging = _stat(stats, "diverging")
+    n_div = int(diverging.sum()) if diverging is not None else 0
+    checks["divergences"] = {"value": n_div, "threshold": spec.divergences_max,
+                             "rule": "count <=", "passed": n_div <= spec.divergences_max}
+    try:
+        bfmi = np.asarray(az.bfmi(idata)["sample_stats"].to_dataset().to_dataarray(), dtype=float)
+        ebfmi = float(np.nanmin(bfmi))
+    except (KeyError, ValueError, TypeError) as err:  # energy not recorded by this sampler
+        log.warning("E-BFMI not available: %s", err)
+        ebfmi = float("nan")
+    checks["e_bfmi"] = {"value": ebfmi, "threshold": spec.ebfmi_min, "rule": "min >=",
+                        "passed": bool(ebfmi >= spec.ebfmi_min)}
+    saturated = _stat(stats, "reached_max_treedepth", "maxdepth_reached")
+    share = float(saturated.mean()) if saturated is not None else float("nan")
+    checks["tree_depth_saturation"] = {"value": share, "threshold": None,
+                                       "rule": "share of draws (reported, not gated)",
+                                       "passed": True}
+    if "log_likelihood" in idata.children:
+        loo = az.loo(idata)
+        pareto_k = np.asarray(loo.pareto_k, dtype=float)
+        k_max = float(np.nanmax(pareto_k))
+        checks["pareto_k"] = {
+            "value": k_max,
+            "n_above": int((pareto_k >= spec.pareto_k_max).sum()),
+            "threshold": spec.pareto_k_max,
+            "rule": "max <",
+            "passed": bool(k_max < spec.pareto_k_max),
+            "elpd_loo": float(loo.elpd),
+            "elpd_loo_se": float(loo.se),
+        }
+    return {"passed": all(c["passed"] for c in checks.values()), "checks": checks}
+
+
+def format_verdict(report: dict[str, Any]) -> str:
+    """Multi-line text of the gate, loud when it fails."""
+    lines = []
+    for name, check in report["checks"].items():
+        mark = "ok  " if check["passed"] else "FAIL"
+        threshold = "" if check["threshold"] is None else f" (threshold {check['rule']} {check['threshold']})"
+        worst = f" [{check['worst']}]" if check.get("worst") else ""
+        value = check["value"]
+        text = f"{value:.4g}" if isinstance(value, float) else str(value)
+        lines.append(f"  {mark} {name:<22} {text}{worst}{threshold}")
+    if report["passed"]:
+        head = "diagnostics: PASSED"
+    else:
+        head = (
+            "!!! DIAGNOSTICS FAILED: the posterior below may be wrong; do not report these "
+            "tiers or rankings without refitting (more tuning, higher target_accept) !!!"
+        )
+    return "\n".join([head, *lines])

@@ -1,0 +1,196 @@
+"""The fitted model: joint (or cut) latent CBEC index + hierarchical gravity model.
+
+scikit-learn / pymc-marketing conventions: ``__init__`` only stores the spec and data;
+``build()`` makes the ``pm.Model``; ``fit()`` samples and keeps the DataTree; ``save()`` /
+``load()`` round-trip through netCDF with the resolved spec, data hash, versions and seed in
+the attributes, and ``load()`` refuses a file whose spec or data do not match.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayes_gravity.cbec_index import add_latent_index
+from bayes_gravity.config import ModelSpec, parse_spec
+from bayes_gravity.data import Dataset
+from bayes_gravity.errors import ConfigError, ResultsError
+from bayes_gravity.gravity import LOG_LIKELIHOODS, add_gravity, usable_rows
+from bayes_gravity.io import write_with
+from bayes_gravity.panel import Panel, build_panel
+
+log = logging.getLogger(__name__)
+
+PACKAGES = ("bayes_gravity", "pymc", "pytensor", "nutpie", "arviz", "numpy", "pandas", "xarray")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that determine the numbers."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """What the PyMC model is built from: the panel plus the rows the likelihood uses."""
+
+    panel: Panel
+    trade: pd.DataFrame
+    covariate_means: dict[str, float]
+    exclusions: list[str]
+
+
+def model_inputs(panel: Panel, spec: ModelSpec) -> ModelInputs:
+    """Rows usable by the likelihood and the centring of each observed covariate."""
+    trade, notes = usable_rows(panel.trade, spec.gravity.likelihood)
+    means = {name: float(trade[name].mean()) for name in panel.observed_covariates}
+    return ModelInputs(panel, trade, means, [*panel.exclusions, *notes])
+
+
+class GravityModel:
+    """Latent-index hierarchical gravity model for one spec and one dataset."""
+
+    def __init__(self, spec: ModelSpec, data: Dataset) -> None:
+        self.spec = spec
+        self.data = data
+        self.idata: Any = None
+        self.model: Any = None
+        self.inputs: ModelInputs | None = None
+        self.wall_seconds: float | None = None
+
+    # ------------------------------------------------------------------ build
+    def build(self) -> Any:
+        """Create the PyMC model (``coupling = "joint"``: the index is latent inside it)."""
+        import pymc as pm
+
+        if self.spec.coupling != "joint":
+            raise ConfigError(
+                f"coupling = {self.spec.coupling!r} is not available yet; use 'joint'"
+            )
+        panel = build_panel(self.data, self.spec)
+        inputs = model_inputs(panel, self.spec)
+        coords = {"country": panel.countries, "year": panel.years}
+        with pm.Model(coords=coords) as model:
+            index = None
+            if panel.index_covariate is not None:
+                index = add_latent_index(
+                    panel.indicators,
+                    panel.countries,
+                    panel.years,
+                    anchor=self.spec.index.anchor,
+                    time_prior=self.spec.index.time_prior,
+                )
+            add_gravity(
+                inputs.trade,
+                panel.observed_covariates,
+                inputs.covariate_means,
+                self.spec.gravity,
+                partners=panel.partners,
+                years=panel.years,
+                cbec_index=index,
+                countries=panel.countries,
+                index_name=panel.index_covariate,
+            )
+        self.model, self.inputs = model, inputs
+        return model
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, progressbar: bool = False, **overrides: Any) -> Any:
+        """Sample the posterior (PyMC's ``pm.sample`` options by their own names)."""
+        import pymc as pm
+
+        if self.model is None:
+            self.build()
+        options = self.spec.sampler.model_dump()
+        options.update({k: v for k, v in overrides.items() if v is not None})
+        options.setdefault("cores", None)
+        if options["cores"] is None:
+            options["cores"] = min(options["chains"], 2)
+        start = time.perf_counter()
+        with self.model:
+            idata = pm.sample(
+                **options,
+                progressbar=progressbar,
+                idata_kwargs={"log_likelihood": False},
+                compute_convergence_checks=False,
+            )
+            if self.spec.gravity.likelihood != "ppml":
+                observed = "log_trade" if self.spec.gravity.likelihood in LOG_LIKELIHOODS else "trade"
+                pm.compute_log_likelihood(idata, var_names=[observed], progressbar=False)
+        self.wall_seconds = time.perf_counter() - start
+        self.idata = idata
+        self._stamp(options)
+        return idata
+
+    def _stamp(self, sampler_options: dict[str, Any]) -> None:
+        assert self.inputs is not None
+        attrs = {
+            "bayes_gravity_spec": json.dumps(self.spec.model_dump(mode="json"), sort_keys=True),
+            "spec_hash": self.spec.content_hash(),
+            "data_hash": self.data.content_hash,
+            "data_path": str(self.data.path),
+            "versions": json.dumps(package_versions(), sort_keys=True),
+            "random_seed": int(sampler_options["random_seed"]),
+            "sampler": json.dumps(sampler_options, sort_keys=True, default=str),
+            "wall_seconds": float(self.wall_seconds or 0.0),
+            "exclusions": json.dumps(self.inputs.exclusions),
+            "covariate_means": json.dumps(self.inputs.covariate_means, sort_keys=True),
+        }
+        self.idata.attrs.update(attrs)
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, path: str | Path) -> None:
+        """Write the DataTree (with attributes) to netCDF atomically."""
+        if self.idata is None:
+            raise ResultsError("nothing to save: fit() first")
+        write_with(path, lambda tmp: self.idata.to_netcdf(tmp, engine="h5netcdf"))
+
+    @classmethod
+    def load(cls, path: str | Path, data: Dataset, spec: ModelSpec | None = None) -> GravityModel:
+        """Load a saved fit; refuse it if its spec or data hash does not match."""
+        idata = read_posterior(path)
+        saved_spec = parse_spec(json.loads(idata.attrs["bayes_gravity_spec"]), str(path))
+        if spec is not None and spec.content_hash() != idata.attrs.get("spec_hash"):
+            raise ResultsError(
+                f"{path} was fitted with a different spec (hash {idata.attrs.get('spec_hash')}, "
+                f"current {spec.content_hash()}); refit with `fit`"
+            )
+        if data.content_hash != idata.attrs.get("data_hash"):
+            raise ResultsError(
+                f"{path} was fitted on different data (hash {idata.attrs.get('data_hash')}, "
+                f"current {data.content_hash} in {data.path}); refit with `fit`"
+            )
+        model = cls(spec or saved_spec, data)
+        model.idata = idata
+        model.wall_seconds = float(idata.attrs.get("wall_seconds", np.nan))
+        model.inputs = model_inputs(build_panel(data, model.spec), model.spec)
+        return model
+
+
+def read_posterior(path: str | Path) -> Any:
+    """Open a saved posterior; a missing, truncated or foreign file is a :class:`ResultsError`."""
+    import xarray as xr
+
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"no posterior at {path}; run `fit` first")
+    try:
+        tree = xr.open_datatree(path, engine="h5netcdf").load()
+    except (OSError, ValueError, KeyError) as err:
+        raise ResultsError(f"{path} is not a readable posterior file ({err}); refit") from None
+    if "bayes_gravity_spec" not in tree.attrs or "posterior" not in tree.children:
+        raise ResultsError(f"{path} is not a bayes_gravity posterior (attributes missing); refit")
+    return tree
