@@ -167,9 +167,7 @@ def add_latent_index(
     # with HalfNormal, Gamma and floored priors alike.
     sigma = pm.HalfNormal("sigma_indicator", 1.0)
     mu = intercept[j_idx] + loading[j_idx] * cbec_index[c_idx, t_idx]
-    pm.Normal(
-        "indicator_obs", mu, sigma, observed=indicators["value"].to_numpy(), dims="cell"
-    )
+    pm.Normal("indicator_obs", mu, sigma, observed=indicators["value"].to_numpy(), dims="cell")
     return cbec_index
 
 

@@ -137,6 +137,90 @@ def classic(spec: SpecArg = None, data: DataOpt = None, out: OutOpt = None) -> i
     return 0
 
 
+@app.command()
+@handled
+def fit(
+    spec: SpecArg = None,
+    data: DataOpt = None,
+    out: OutOpt = None,
+    draws: Annotated[int | None, typer.Option(help="draws per chain after tuning")] = None,
+    tune: Annotated[int | None, typer.Option(help="tuning steps per chain")] = None,
+    chains: Annotated[int | None, typer.Option(help="number of chains")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed (random_seed)")] = None,
+    nuts_sampler: Annotated[
+        str | None, typer.Option(help="pymc | nutpie | numpyro | blackjax")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="exit 4 when the diagnostics gate fails")] = False,
+) -> int:
+    """Fit the Bayesian model (default: models/default.toml on the shipped data)."""
+    from bayes_gravity.config import MODELS_DIR, load_spec, resolve_data_path
+    from bayes_gravity.data import load_dataset
+    from bayes_gravity.diagnostics import format_verdict
+    from bayes_gravity.errors import ConfigError
+    from bayes_gravity.model import GravityModel
+    from bayes_gravity.runs import summarise, write_run
+
+    model_spec, spec_path = load_spec(spec)
+    if nuts_sampler is not None and nuts_sampler not in ("pymc", "nutpie", "numpyro", "blackjax"):
+        raise ConfigError(f"--nuts-sampler: unknown sampler {nuts_sampler!r}")
+    dataset = load_dataset(
+        resolve_data_path(model_spec, spec_path, data), trade_file=model_spec.data.trade_file
+    )
+    model = GravityModel(model_spec, dataset)
+    model.build()
+    assert model.inputs is not None
+    _print_warnings(model.inputs.panel.warnings)
+    for note in model.inputs.exclusions:
+        echo(f"excluded: {note}")
+    model.fit(
+        progressbar=sys.stderr.isatty(),
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        random_seed=seed,
+        nuts_sampler=nuts_sampler,
+    )
+    result = summarise(model)
+    out_dir = out if out is not None else MODELS_DIR / model_spec.name
+    write_run(model, result, out_dir)
+    _print_fit_summary(model_spec, result, model.wall_seconds or 0.0)
+    echo(format_verdict(result.diagnostics))
+    echo(f"wrote posterior.nc, {', '.join(result.tables)}, diagnostics.json to {out_dir}")
+    if strict and not result.diagnostics["passed"]:
+        return 4
+    return 0
+
+
+def _print_fit_summary(spec: object, result: object, seconds: float) -> None:
+    from bayes_gravity.config import ModelSpec
+    from bayes_gravity.runs import RunResult
+
+    assert isinstance(spec, ModelSpec) and isinstance(result, RunResult)
+    index = result.tables.get("index.csv")
+    if index is not None:
+        ranked = index.dropna(subset=["rank_mean"])
+        last = int(ranked["year"].max())
+        echo(f"\nCBEC index (latent factor), ranking in {last} (mean rank, P(rank = 1)):")
+        for row in ranked[ranked["year"] == last].sort_values("rank_mean").itertuples():
+            echo(
+                f"  {row.iso3}  index {row.mean:+.2f} [{row.lo:+.2f}, {row.hi:+.2f}]  "
+                f"rank {row.rank_mean:.1f}  P(first) {row.p_rank1:.2f}"
+            )
+    echo(f"\ngravity coefficients ({spec.ci_prob:.0%} intervals):")
+    for row in result.tables["coefficients.csv"].itertuples():
+        echo(f"  {row.term:<20} {row.mean:+.3f} [{row.lo:+.3f}, {row.hi:+.3f}]")
+    pot = result.tables["potential.csv"]
+    latest = pot.loc[pot.groupby(["partner", "flow"])["year"].idxmax()]
+    echo(f"\npotential ({spec.potential.describe()}), latest year per partner:")
+    for row in latest.itertuples():
+        echo(
+            f"  {row.partner} {row.flow:<6} {row.year}  ratio {row.ratio_mean:5.2f} "
+            f"[{row.ratio_lo:.2f}, {row.ratio_hi:.2f}]  P(reshaping/expansion/huge) "
+            f"{row.p_reshaping:.2f}/{row.p_expansion:.2f}/{row.p_huge:.2f}  -> {row.tier}"
+        )
+    echo(f"\nwall time {seconds:.1f} s")
+
+
 @data_app.command("import-wb")
 @handled
 def import_wb(

@@ -132,6 +132,9 @@ class SamplerSpec(_Strict):
     target_accept: float = Field(0.9, gt=0, lt=1)
     random_seed: int = 20240601
     nuts_sampler: Literal["pymc", "nutpie", "numpyro", "blackjax"] = "nutpie"
+    nuts: dict[str, Any] = Field(
+        default_factory=dict, description="extra NUTS options, passed as pm.sample(nuts=...)"
+    )
 
 
 class PotentialSpec(_Strict):

@@ -44,30 +44,51 @@ def run_checks(idata: Any, spec: DiagnosticsSpec, var_names: list[str]) -> dict[
 
     checks: dict[str, dict[str, Any]] = {}
     rhat, rhat_var = _extreme(az.rhat(idata, var_names=var_names), "max")
-    checks["r_hat"] = {"value": rhat, "worst": rhat_var, "threshold": spec.rhat_max,
-                       "rule": "max <=", "passed": bool(rhat <= spec.rhat_max)}
+    checks["r_hat"] = {
+        "value": rhat,
+        "worst": rhat_var,
+        "threshold": spec.rhat_max,
+        "rule": "max <=",
+        "passed": bool(rhat <= spec.rhat_max),
+    }
     for method, bound in (("bulk", spec.ess_bulk_min), ("tail", spec.ess_tail_min)):
         ess, ess_var = _extreme(az.ess(idata, var_names=var_names, method=method), "min")
-        checks[f"ess_{method}"] = {"value": ess, "worst": ess_var, "threshold": bound,
-                                   "rule": "min >=", "passed": bool(ess >= bound)}
+        checks[f"ess_{method}"] = {
+            "value": ess,
+            "worst": ess_var,
+            "threshold": bound,
+            "rule": "min >=",
+            "passed": bool(ess >= bound),
+        }
     stats = idata["sample_stats"].to_dataset()
     diverging = _stat(stats, "diverging")
     n_div = int(diverging.sum()) if diverging is not None else 0
-    checks["divergences"] = {"value": n_div, "threshold": spec.divergences_max,
-                             "rule": "count <=", "passed": n_div <= spec.divergences_max}
+    checks["divergences"] = {
+        "value": n_div,
+        "threshold": spec.divergences_max,
+        "rule": "count <=",
+        "passed": n_div <= spec.divergences_max,
+    }
     try:
-        bfmi = np.asarray(az.bfmi(idata)["sample_stats"].to_dataset().to_dataarray(), dtype=float)
+        bfmi = np.asarray(az.bfmi(idata)["energy"], dtype=float)
         ebfmi = float(np.nanmin(bfmi))
     except (KeyError, ValueError, TypeError) as err:  # energy not recorded by this sampler
         log.warning("E-BFMI not available: %s", err)
         ebfmi = float("nan")
-    checks["e_bfmi"] = {"value": ebfmi, "threshold": spec.ebfmi_min, "rule": "min >=",
-                        "passed": bool(ebfmi >= spec.ebfmi_min)}
+    checks["e_bfmi"] = {
+        "value": ebfmi,
+        "threshold": spec.ebfmi_min,
+        "rule": "min >=",
+        "passed": bool(ebfmi >= spec.ebfmi_min),
+    }
     saturated = _stat(stats, "reached_max_treedepth", "maxdepth_reached")
     share = float(saturated.mean()) if saturated is not None else float("nan")
-    checks["tree_depth_saturation"] = {"value": share, "threshold": None,
-                                       "rule": "share of draws (reported, not gated)",
-                                       "passed": True}
+    checks["tree_depth_saturation"] = {
+        "value": share,
+        "threshold": None,
+        "rule": "share of draws (reported, not gated)",
+        "passed": True,
+    }
     if "log_likelihood" in idata.children:
         loo = az.loo(idata)
         pareto_k = np.asarray(loo.pareto_k, dtype=float)
@@ -89,7 +110,11 @@ def format_verdict(report: dict[str, Any]) -> str:
     lines = []
     for name, check in report["checks"].items():
         mark = "ok  " if check["passed"] else "FAIL"
-        threshold = "" if check["threshold"] is None else f" (threshold {check['rule']} {check['threshold']})"
+        threshold = (
+            ""
+            if check["threshold"] is None
+            else f" (threshold {check['rule']} {check['threshold']})"
+        )
         worst = f" [{check['worst']}]" if check.get("worst") else ""
         value = check["value"]
         text = f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -64,18 +64,16 @@ def prior_for(name: str, spec: GravitySpec) -> PriorSpec:
     """The prior of parameter ``name``: the spec's override, else the documented default."""
     if name in spec.priors:
         return spec.priors[name]
-    return DEFAULT_PRIORS.get(name, GENERIC_BETA if name.startswith("beta_") else DEFAULT_PRIORS["sigma"])
+    return DEFAULT_PRIORS.get(
+        name, GENERIC_BETA if name.startswith("beta_") else DEFAULT_PRIORS["sigma"]
+    )
 
 
 def make_prior(name: str, prior: PriorSpec, **kwargs: Any) -> Any:
     """Create the PyMC random variable ``name`` with the given prior."""
     import pymc as pm
 
-    params = {
-        k: v
-        for k, v in prior.model_dump().items()
-        if k != "dist" and v is not None
-    }
+    params = {k: v for k, v in prior.model_dump().items() if k != "dist" and v is not None}
     return getattr(pm, prior.dist)(name, **params, **kwargs)
 
 
@@ -86,7 +84,9 @@ def usable_rows(trade: pd.DataFrame, likelihood: str) -> tuple[pd.DataFrame, lis
     zero = trade["value_usd"] <= 0
     notes = []
     if zero.any():
-        listed = ", ".join(f"{r.partner} {r.flow} {r.year}" for r in trade[zero].head(10).itertuples())
+        listed = ", ".join(
+            f"{r.partner} {r.flow} {r.year}" for r in trade[zero].head(10).itertuples()
+        )
         notes.append(
             f"{int(zero.sum())} zero trade row(s) left out ({likelihood} has no mass at zero; "
             f"use likelihood = 'ppml' to keep them): {listed}"
@@ -110,11 +110,17 @@ def add_gravity(
     import pytensor.tensor as pt
 
     model = pm.modelcontext(None)
-    model.add_coords({"obs": np.arange(len(trade)), "partner": partners, "flow": ["export", "import"]})
-    partner_idx = pm.Data(
-        "partner_idx", trade["partner"].map({p: i for i, p in enumerate(partners)}).to_numpy(), dims="obs"
+    model.add_coords(
+        {"obs": np.arange(len(trade)), "partner": partners, "flow": ["export", "import"]}
     )
-    flow_idx = pm.Data("flow_idx", (trade["flow"] == "import").astype("int64").to_numpy(), dims="obs")
+    partner_idx = pm.Data(
+        "partner_idx",
+        trade["partner"].map({p: i for i, p in enumerate(partners)}).to_numpy(),
+        dims="obs",
+    )
+    flow_idx = pm.Data(
+        "flow_idx", (trade["flow"] == "import").astype("int64").to_numpy(), dims="obs"
+    )
     year_idx = pm.Data(
         "year_idx", trade["year"].map({y: i for i, y in enumerate(years)}).to_numpy(), dims="obs"
     )
@@ -147,21 +153,26 @@ def add_gravity(
         sigma_year = make_prior("sigma_year", prior_for("sigma_year", spec))
         year_z = pm.Normal("year_z", 0.0, 1.0, dims="year")
         walk = pt.cumsum(year_z)
-        year_effect = pm.Deterministic("year_effect", sigma_year * (walk - walk.mean()), dims="year")
+        year_effect = pm.Deterministic(
+            "year_effect", sigma_year * (walk - walk.mean()), dims="year"
+        )
         benchmark = benchmark + year_effect[year_idx]
 
     mu = benchmark
     if spec.partner_effects:
         sigma_partner = make_prior("sigma_partner", prior_for("sigma_partner", spec))
         partner_z = pm.Normal("partner_z", 0.0, 1.0, dims="partner")
-        partner_effect = pm.Deterministic("partner_effect", sigma_partner * partner_z, dims="partner")
+        partner_effect = pm.Deterministic(
+            "partner_effect", sigma_partner * partner_z, dims="partner"
+        )
         mu = mu + partner_effect[partner_idx]
     if spec.partner_flow_effects:
         sigma_pf = make_prior("sigma_partner_flow", prior_for("sigma_partner_flow", spec))
         pf_z = pm.Normal("partner_flow_z", 0.0, 1.0, dims="partner")
         asymmetry = sigma_pf * pf_z  # import-minus-export gap of each partner, log points
         pf_effect = pm.Deterministic(
-            "partner_flow_effect", pt.stack([-0.5 * asymmetry, 0.5 * asymmetry], axis=1),
+            "partner_flow_effect",
+            pt.stack([-0.5 * asymmetry, 0.5 * asymmetry], axis=1),
             dims=("partner", "flow"),
         )
         mu = mu + pf_effect[partner_idx, flow_idx]

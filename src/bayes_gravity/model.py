@@ -116,19 +116,19 @@ class GravityModel:
             self.build()
         options = self.spec.sampler.model_dump()
         options.update({k: v for k, v in overrides.items() if v is not None})
+        nuts = dict(options.pop("nuts"))
+        nuts.setdefault("target_accept", options.pop("target_accept"))
+        options["nuts"] = nuts
         options.setdefault("cores", None)
         if options["cores"] is None:
             options["cores"] = min(options["chains"], 2)
         start = time.perf_counter()
         with self.model:
-            idata = pm.sample(
-                **options,
-                progressbar=progressbar,
-                idata_kwargs={"log_likelihood": False},
-                compute_convergence_checks=False,
-            )
+            idata = pm.sample(**options, progressbar=progressbar, compute_convergence_checks=False)
             if self.spec.gravity.likelihood != "ppml":
-                observed = "log_trade" if self.spec.gravity.likelihood in LOG_LIKELIHOODS else "trade"
+                observed = (
+                    "log_trade" if self.spec.gravity.likelihood in LOG_LIKELIHOODS else "trade"
+                )
                 pm.compute_log_likelihood(idata, var_names=[observed], progressbar=False)
         self.wall_seconds = time.perf_counter() - start
         self.idata = idata

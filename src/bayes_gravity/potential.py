@@ -54,3 +54,33 @@ def tier_probabilities(ratio_draws: np.ndarray, spec: PotentialSpec, axis: int =
     """Share of draws in each tier; the tier axis is appended last (reshaping, expansion, huge)."""
     codes = tier_codes(ratio_draws, spec)
     return np.stack([(codes == k).mean(axis=axis) for k in range(len(TIERS))], axis=-1)
+
+
+def posterior_potential(
+    actual: np.ndarray,
+    benchmark_draws: np.ndarray,
+    spec: PotentialSpec,
+    ci_prob: float,
+) -> dict[str, np.ndarray]:
+    """Summaries of the potential per row from benchmark draws of shape (sample, row).
+
+    Returns ratio mean and equal-tailed interval, P(tier) per tier, the most probable tier,
+    and the potential gap (benchmark - actual, US$) with its interval.
+    """
+    ratio = potential_ratio(actual[None, :], benchmark_draws, spec)
+    gap = benchmark_draws - actual[None, :]
+    lo_q, hi_q = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
+    probs = tier_probabilities(ratio, spec, axis=0)
+    return {
+        "ratio_mean": ratio.mean(axis=0),
+        "ratio_lo": np.quantile(ratio, lo_q, axis=0),
+        "ratio_hi": np.quantile(ratio, hi_q, axis=0),
+        "benchmark_mean": benchmark_draws.mean(axis=0),
+        "gap_usd_mean": gap.mean(axis=0),
+        "gap_usd_lo": np.quantile(gap, lo_q, axis=0),
+        "gap_usd_hi": np.quantile(gap, hi_q, axis=0),
+        "p_reshaping": probs[:, 0],
+        "p_expansion": probs[:, 1],
+        "p_huge": probs[:, 2],
+        "tier": np.asarray(TIERS, dtype=object)[probs.argmax(axis=1)],
+    }

@@ -1,0 +1,192 @@
+"""A run folder: the saved posterior and the tables read from it.
+
+Layout of ``models/<spec name>/`` (or ``--out``)::
+
+    posterior.nc       ArviZ DataTree (posterior, sample_stats, log_likelihood, observed and
+                       constant data); attrs: resolved spec, data hash, versions, seed
+    index.csv          iso3, year, mean, lo, hi, rank_mean, p_rank1
+    loadings.csv       indicator, dimension, mean, lo, hi, pca_weight
+    coefficients.csv   term, mean, sd, lo, hi, r_hat, ess_bulk
+    potential.csv      partner, flow, year, actual, ratio_mean, ratio_lo, ratio_hi, gap_usd_*,
+                       p_reshaping, p_expansion, p_huge, tier
+    diagnostics.json   per-check values and an overall "passed"
+
+Files are staged in a temporary folder and each is moved into place atomically, the posterior
+last-but-one and ``diagnostics.json`` last, so a killed run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayes_gravity.cbec_index import pca_index, rank_summary
+from bayes_gravity.diagnostics import run_checks
+from bayes_gravity.gravity import benchmark_level
+from bayes_gravity.io import write_csv, write_json
+from bayes_gravity.model import GravityModel
+from bayes_gravity.potential import posterior_potential
+
+# Sampler-internal coordinates: non-centred offsets and the raw index process, whose global
+# shift and scale the likelihood does not see (the index is standardised). Not reported.
+INTERNAL = ("_z", "_raw", "loading_anchor", "loading_other", "ppml_pointwise")
+RAW_SCALE = ("sigma_index_step", "index_drift", "index_ar1_rho")
+TABLES = ("index.csv", "loadings.csv", "coefficients.csv", "potential.csv")
+
+
+def reported_vars(posterior: Any) -> list[str]:
+    """Posterior variables that outputs are computed from (the diagnostics gate covers these)."""
+    names = [str(n) for n in posterior.data_vars]
+    return [n for n in names if not n.endswith(INTERNAL) and n not in RAW_SCALE]
+
+
+def _stack(posterior: Any, name: str) -> np.ndarray:
+    """Draws of ``name`` with chain and draw flattened into the first axis."""
+    da = posterior[name]
+    return np.asarray(da.stack(sample=("chain", "draw")).transpose("sample", ...).values)
+
+
+def _interval(values: np.ndarray, ci_prob: float) -> tuple[np.ndarray, np.ndarray]:
+    tail = (1 - ci_prob) / 2
+    return np.quantile(values, tail, axis=0), np.quantile(values, 1 - tail, axis=0)
+
+
+def index_table(model: GravityModel) -> pd.DataFrame:
+    """Posterior index per country-year with its interval, mean rank and P(rank = 1)."""
+    assert model.inputs is not None
+    panel = model.inputs.panel
+    posterior = model.idata["posterior"].to_dataset()
+    draws = _stack(posterior, "cbec_index")  # sample, country, year
+    lo, hi = _interval(draws, model.spec.ci_prob)
+    table = pd.DataFrame(
+        {
+            "iso3": np.repeat(panel.countries, len(panel.years)),
+            "year": np.tile(panel.years, len(panel.countries)),
+            "mean": draws.mean(axis=0).ravel(),
+            "lo": lo.ravel(),
+            "hi": hi.ravel(),
+        }
+    )
+    ranks = rank_summary(draws, panel.countries, panel.years, among=panel.partners)
+    return table.merge(ranks, on=["iso3", "year"], how="left")
+
+
+def loadings_table(model: GravityModel) -> pd.DataFrame:
+    """Loadings per indicator next to the classic PCA weights."""
+    assert model.inputs is not None
+    panel = model.inputs.panel
+    posterior = model.idata["posterior"].to_dataset()
+    draws = _stack(posterior, "loading")
+    lo, hi = _interval(draws, model.spec.ci_prob)
+    codes = [str(c) for c in posterior["loading"].coords["indicator"].values]
+    dims = {i.code: i.dimension for i in panel.indicator_specs}
+    pca = pca_index(panel.indicators, panel.countries, panel.years, panel.partners)
+    weights = pca.weights.set_index("indicator")["weight"]
+    return pd.DataFrame(
+        {
+            "indicator": codes,
+            "dimension": [dims[c] for c in codes],
+            "mean": draws.mean(axis=0),
+            "lo": lo,
+            "hi": hi,
+            "pca_weight": weights.reindex(codes).to_numpy(),
+        }
+    )
+
+
+def coefficient_table(model: GravityModel) -> pd.DataFrame:
+    """Gravity coefficients and scales with intervals, R-hat and bulk ESS."""
+    import arviz as az
+
+    posterior = model.idata["posterior"].to_dataset()
+    names = [
+        n
+        for n in reported_vars(posterior)
+        if n.startswith(("beta_", "sigma", "nu", "intercept", "gamma_shape"))
+        and posterior[n].ndim == 2
+    ]
+    rhat = az.rhat(model.idata, var_names=names)
+    ess = az.ess(model.idata, var_names=names, method="bulk")
+    rows = []
+    for name in names:
+        draws = _stack(posterior, name)
+        lo, hi = _interval(draws, model.spec.ci_prob)
+        rows.append(
+            {
+                "term": name.removeprefix("beta_"),
+                "mean": draws.mean(),
+                "sd": draws.std(ddof=1),
+                "lo": lo,
+                "hi": hi,
+                "r_hat": float(rhat[name]),
+                "ess_bulk": float(ess[name]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def potential_table(model: GravityModel) -> pd.DataFrame:
+    """Potential ratio, tier probabilities and US$ gap per partner x flow x year."""
+    assert model.inputs is not None
+    trade = model.inputs.trade
+    posterior = model.idata["posterior"].to_dataset()
+    bench = benchmark_level(posterior, model.spec.gravity.likelihood)
+    draws = np.asarray(bench.stack(sample=("chain", "draw")).transpose("sample", ...).values)
+    summary = posterior_potential(
+        trade["value_usd"].to_numpy(), draws, model.spec.potential, model.spec.ci_prob
+    )
+    table = trade[["partner", "flow", "year"]].copy()
+    table["actual"] = trade["value_usd"].to_numpy()
+    for key, values in summary.items():
+        table[key] = values
+    return table.sort_values(["partner", "flow", "year"]).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Tables and the diagnostics verdict of one fit."""
+
+    tables: dict[str, pd.DataFrame]
+    diagnostics: dict[str, Any]
+
+
+def summarise(model: GravityModel) -> RunResult:
+    """Compute every table and the diagnostics gate from a fitted model."""
+    posterior = model.idata["posterior"].to_dataset()
+    diagnostics = run_checks(model.idata, model.spec.diagnostics, reported_vars(posterior))
+    diagnostics["wall_seconds"] = model.wall_seconds
+    diagnostics["tier_rule"] = model.spec.potential.describe()
+    tables = {"coefficients.csv": coefficient_table(model), "potential.csv": potential_table(model)}
+    if "cbec_index" in posterior:
+        tables["index.csv"] = index_table(model)
+        tables["loadings.csv"] = loadings_table(model)
+    return RunResult(tables=tables, diagnostics=diagnostics)
+
+
+def write_run(model: GravityModel, result: RunResult, out: Path) -> list[Path]:
+    """Write the posterior, the tables and diagnostics.json into ``out`` (atomically)."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with tempfile.TemporaryDirectory(prefix=".staging-", dir=out) as staging:
+        stage = Path(staging)
+        model.save(stage / "posterior.nc")
+        for name, frame in result.tables.items():
+            write_csv(stage / name, frame)
+        write_json(stage / "diagnostics.json", result.diagnostics)
+        order = [*result.tables, "posterior.nc", "diagnostics.json"]
+        for name in order:
+            shutil.move(stage / name, out / name)  # same filesystem: an atomic rename
+            written.append(out / name)
+    return written
+
+
+def read_diagnostics(run_dir: Path) -> dict[str, Any]:
+    """The saved diagnostics verdict of a run folder."""
+    return json.loads((run_dir / "diagnostics.json").read_text(encoding="utf-8"))
