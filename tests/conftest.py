@@ -403,3 +403,142 @@ def wb_file(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+# ---------------------------------------------------------------------------- model specs
+
+DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[1] / "models" / "default.toml"
+DEFAULT_SPEC_TEXT = DEFAULT_SPEC_PATH.read_text(encoding="utf-8")
+
+
+def spec_text(
+    data_path: Path | None = None, replace: Mapping[str, str] | None = None, append: str = ""
+) -> str:
+    """``models/default.toml`` with exact text replacements, a ``[data] path`` and extra lines.
+
+    Every ``replace`` key must occur exactly once, so a changed default spec fails loudly here
+    instead of silently testing the unchanged spec.
+    """
+    text = DEFAULT_SPEC_TEXT
+    for old, new in (replace or {}).items():
+        count = text.count(old)
+        assert count == 1, f"{old!r} occurs {count} times in default.toml, expected once"
+        text = text.replace(old, new)
+    if data_path is not None:
+        assert text.count("[data]\n") == 1, "default.toml has no single [data] table"
+        text = text.replace("[data]\n", f'[data]\npath = "{data_path.as_posix()}"\n')
+    return text + append
+
+
+def write_spec(path: Path, **kwargs: object) -> Path:
+    """Write :func:`spec_text` (same keyword arguments) to ``path``; return ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(spec_text(**kwargs), encoding="utf-8")  # type: ignore[arg-type]
+    return path
+
+
+# ---------------------------------------------------------------------------- another region
+
+OTHER_REPORTER = "DEU"
+OTHER_PARTNERS = ("AUT", "CZE", "FRA", "ITA", "POL")
+OTHER_YEARS = tuple(range(2006, 2021))
+# Rough capital-to-capital distances (km) and contiguity with Germany; ITA is not a neighbour,
+# so contig varies across partners.
+OTHER_PAIRS = {"AUT": (523, 1), "CZE": (280, 1), "FRA": (878, 1), "ITA": (1184, 0), "POL": (517, 1)}
+LPI_YEARS = (2007, 2010, 2012, 2014, 2016, 2018)
+
+
+def write_other_region_dataset(folder: Path, seed: int = 20240601) -> Path:
+    """Write a SYNTHETIC dataset for a reporter outside China / Central Asia to ``folder``.
+
+    A format test only: Germany and five partners, 2006-2020, every number invented from a
+    seeded random generator (a latent development trend drives the index indicators; trade
+    follows a log-linear gravity equation with noise). Holds every series ``default.toml``
+    names (the eleven index indicators, GDP, openness, internet users), LPI series only in LPI
+    survey years (so the PCA has gaps to fill), and one missing R&D value.
+    """
+    import numpy as np  # here, not at the top: this section is appended to a shared file
+
+    rng = np.random.default_rng(seed)
+    countries = [OTHER_REPORTER, *OTHER_PARTNERS]
+    years = np.asarray(OTHER_YEARS)
+    step = np.arange(len(years))
+    develop = {
+        c: rng.normal(0.0, 0.7) + 0.08 * step + np.cumsum(rng.normal(0.0, 0.03, len(years)))
+        for c in countries
+    }
+    log_gdp = {c: rng.normal(26.5, 1.0) + 0.03 * step for c in countries}
+
+    def sigmoid(x):
+        return 1.0 / (1.0 + np.exp(-x))
+
+    def noise(scale: float):
+        return rng.normal(0.0, scale, len(years))
+
+    series = {
+        "IT.NET.USER.ZS": lambda d: 100 * sigmoid(0.3 + d + noise(0.05)),
+        "IT.NET.BBND.P2": lambda d: 45 * sigmoid(d - 0.5 + noise(0.05)),
+        "IT.CEL.SETS.P2": lambda d: 80 + 25 * d + noise(3.0),
+        "IT.NET.SECR.P6": lambda d: np.exp(5.0 + 1.5 * d + noise(0.2)),
+        "IS.AIR.DPRT": lambda d: np.exp(11.0 + 0.4 * d + noise(0.1)),
+        "LP.LPI.INFR.XQ": lambda d: np.clip(3.2 + 0.4 * d + noise(0.1), 1, 5),
+        "LP.LPI.LOGS.XQ": lambda d: np.clip(3.1 + 0.4 * d + noise(0.1), 1, 5),
+        "LP.LPI.TIME.XQ": lambda d: np.clip(3.6 + 0.3 * d + noise(0.1), 1, 5),
+        "LP.LPI.CUST.XQ": lambda d: np.clip(3.0 + 0.4 * d + noise(0.1), 1, 5),
+        "SE.TER.ENRR": lambda d: 55 + 12 * d + noise(2.0),
+        "GB.XPD.RSDV.GD.ZS": lambda d: np.exp(0.4 + 0.3 * d + noise(0.05)),
+        "NE.TRD.GNFS.ZS": lambda d: 70 + 10 * d + noise(4.0),
+    }
+    rows = []
+    for code, make in series.items():
+        for c in countries:
+            values = make(develop[c])
+            for year, value in zip(years, values, strict=True):
+                if code.startswith("LP.LPI") and year not in LPI_YEARS:
+                    continue
+                if code == "GB.XPD.RSDV.GD.ZS" and c == "POL" and year == 2012:
+                    continue
+                rows.append((c, int(year), code, float(value)))
+    for c in countries:
+        for year, value in zip(years, np.exp(log_gdp[c]), strict=True):
+            rows.append((c, int(year), "NY.GDP.MKTP.CD", float(value)))
+    indicators = pd.DataFrame(rows, columns=["iso3", "year", "indicator", "value"])
+
+    trade_rows = []
+    for p in OTHER_PARTNERS:
+        dist, _ = OTHER_PAIRS[p]
+        effect = rng.normal(0.0, 0.3)
+        for flow, offset in (("export", 0.0), ("import", -0.2)):
+            log_value = (
+                -15.0
+                + 0.9 * log_gdp[p]
+                + 0.7 * log_gdp[OTHER_REPORTER]
+                - 0.9 * np.log(dist)
+                + 0.3 * develop[p]
+                + effect
+                + offset
+                + noise(0.15)
+            )
+            for year, value in zip(years, np.exp(log_value), strict=True):
+                trade_rows.append((OTHER_REPORTER, p, int(year), flow, round(float(value))))
+    trade = pd.DataFrame(trade_rows, columns=["reporter", "partner", "year", "flow", "value_usd"])
+    pairs = pd.DataFrame(
+        [(OTHER_REPORTER, p, d, c) for p, (d, c) in OTHER_PAIRS.items()],
+        columns=["reporter", "partner", "dist_km", "contig"],
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    trade.to_csv(folder / "trade.csv", index=False)
+    indicators.to_csv(folder / "indicators.csv", index=False, float_format="%.8g")
+    pairs.to_csv(folder / "pairs.csv", index=False)
+    (folder / "SYNTHETIC.txt").write_text(
+        "Invented numbers from tests/conftest.py (write_other_region_dataset), seed "
+        f"{seed}: a file-format test, not data about these countries.\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def other_region_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder of a synthetic Germany + 5 partners dataset (read-only: shared by the session)."""
+    return write_other_region_dataset(tmp_path_factory.mktemp("other_region") / "data")

@@ -115,8 +115,9 @@ def add_latent_index(
 
     Identification: ``cbec_index`` is the latent process standardised over all country-years
     (mean 0, sd 1: a unit-scale factor, fixing location and scale exactly); the anchor
-    indicator's loading is HalfNormal (positive), which fixes the sign. Other loadings are
-    Normal(0, 1) and free in sign. The loadings are thus on the correlation scale of the
+    indicator's loading is LogNormal and the others HalfNormal (all positive: every indicator
+    is coded higher = more developed), which fixes the sign. The noise sd is shared by all
+    indicators (probabilistic PCA). The loadings are on the correlation scale of the
     standardised indicators, the Bayesian counterpart of PCA weights.
     """
     import pymc as pm
@@ -135,7 +136,7 @@ def add_latent_index(
 
     level_raw = pm.Normal("index_level_raw", 0.0, 1.0, dims="country")
     innov_raw = pm.Normal("index_innovation_raw", 0.0, 1.0, shape=(n_country, n_year - 1))
-    sigma_rw = pm.HalfNormal("sigma_index_step", 0.5)
+    sigma_rw = pm.HalfNormal("sigma_index_step", 0.25)  # relative to the level sd of 1
     if time_prior == "ar1":
         rho = pm.Beta("index_ar1_rho", 8.0, 2.0)
         steps = [level_raw]
@@ -154,7 +155,10 @@ def add_latent_index(
 
     anchor_pos = code_pos[anchor]
     others = [i for i in range(len(codes)) if i != anchor_pos]
-    anchor_loading = pm.HalfNormal("loading_anchor", 1.0)
+    # All loadings positive: every indicator is coded "higher = more developed" (direction
+    # flips the others). With Normal loadings two chains settled where all loadings but the
+    # anchor's flipped sign. The LogNormal keeps the anchor away from 0.
+    anchor_loading = pm.LogNormal("loading_anchor", np.log(0.8), 0.2)
     other_loadings = pm.HalfNormal("loading_other", 1.0, shape=len(others))
     loading_vec = pt.zeros(len(codes))
     loading_vec = pt.set_subtensor(loading_vec[anchor_pos], anchor_loading)

@@ -183,8 +183,10 @@ def fit(
     result = summarise(model)
     out_dir = out if out is not None else MODELS_DIR / model_spec.name
     write_run(model, result, out_dir)
+    verdict = format_verdict(result.diagnostics)
+    echo(verdict)  # first and last, so a failing gate cannot be missed
     _print_fit_summary(model_spec, result, model.wall_seconds or 0.0)
-    echo(format_verdict(result.diagnostics))
+    echo(verdict)
     echo(f"wrote posterior.nc, {', '.join(result.tables)}, diagnostics.json to {out_dir}")
     if strict and not result.diagnostics["passed"]:
         return 4

@@ -65,11 +65,14 @@ class IndexSpec(_Strict):
     @model_validator(mode="after")
     def _anchor_listed(self) -> IndexSpec:
         codes = [i.code for i in self.indicators]
+        problems = []  # both checks reported together, not one per run
         if self.anchor not in codes:
-            raise ValueError(f"anchor {self.anchor!r} is not among the indicators {codes}")
+            problems.append(f"anchor {self.anchor!r} is not among the indicators {codes}")
         dupes = {c for c in codes if codes.count(c) > 1}
         if dupes:
-            raise ValueError(f"indicator(s) listed twice: {sorted(dupes)}")
+            problems.append(f"indicator(s) listed twice: {sorted(dupes)}")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -129,7 +132,7 @@ class SamplerSpec(_Strict):
     tune: int = Field(1000, ge=0)
     chains: int = Field(4, gt=0)
     cores: int | None = None
-    target_accept: float = Field(0.9, gt=0, lt=1)
+    target_accept: float = Field(0.95, gt=0, lt=1)
     random_seed: int = 20240601
     nuts_sampler: Literal["pymc", "nutpie", "numpyro", "blackjax"] = "nutpie"
     nuts: dict[str, Any] = Field(
@@ -155,16 +158,38 @@ class PotentialSpec(_Strict):
         return self
 
     def describe(self) -> str:
-        """One line stating the tier rule, printed with every output."""
-        ratio = (
-            "actual / predicted" if self.ratio == "actual_over_predicted" else "predicted / actual"
-        )
+        """One line stating the tier rule, printed with every output.
+
+        The thresholds are stated on the actual / predicted scale; with
+        ``ratio = "predicted_over_actual"`` the rule is given on the printed ratio ``r`` (the
+        thresholds inverted), since that is the number shown next to each tier.
+        """
         hi, lo = self.reshaping_at, self.huge_below
+        if self.ratio == "actual_over_predicted":
+            if self.boundary == "lower_inclusive":
+                rule = (
+                    f"reshaping: r >= {hi}; expansion: {lo} <= r < {hi}; huge potential: r < {lo}"
+                )
+            else:
+                rule = (
+                    f"reshaping: r > {hi}; expansion: {lo} < r <= {hi}; huge potential: r <= {lo}"
+                )
+            return f"ratio r = actual / predicted; {rule}"
+        inv_hi, inv_lo = f"{1 / hi:.4g}", f"{1 / lo:.4g}"
         if self.boundary == "lower_inclusive":
-            rule = f"reshaping: r >= {hi}; expansion: {lo} <= r < {hi}; huge potential: r < {lo}"
+            rule = (
+                f"reshaping: r <= {inv_hi}; expansion: {inv_hi} < r <= {inv_lo}; "
+                f"huge potential: r > {inv_lo}"
+            )
         else:
-            rule = f"reshaping: r > {hi}; expansion: {lo} < r <= {hi}; huge potential: r <= {lo}"
-        return f"ratio r = {ratio}; {rule}"
+            rule = (
+                f"reshaping: r < {inv_hi}; expansion: {inv_hi} <= r < {inv_lo}; "
+                f"huge potential: r >= {inv_lo}"
+            )
+        return (
+            f"ratio r = predicted / actual; {rule} (thresholds {hi} and {lo} on "
+            f"actual / predicted = 1/r)"
+        )
 
 
 class DiagnosticsSpec(_Strict):
@@ -212,8 +237,12 @@ class ModelSpec(_Strict):
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """Field names valid at ``loc`` (for the "did you mean" hint)."""
     current: Any = model
+    dict_key = False
     for part in loc[:-1]:
         if isinstance(part, int):
+            continue
+        if dict_key:  # a key of a dict[str, Model] field (e.g. a prior's name), not a field
+            dict_key = False
             continue
         field = getattr(current, "model_fields", {}).get(part)
         if field is None:
@@ -226,6 +255,7 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         )
         if current is None:
             return []
+        dict_key = getattr(annotation, "__origin__", None) is dict
     return list(getattr(current, "model_fields", {}))
 
 
@@ -237,6 +267,9 @@ def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
         close = difflib.get_close_matches(key, allowed, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {allowed}"
         return f"{loc}: unknown key{hint}"
+    if err["type"] == "value_error":
+        # a model-level check: its message names the values; the input is the whole table
+        return f"{loc}: {err['msg'].removeprefix('Value error, ')}"
     return f"{loc}: {err['msg']} (got {err.get('input')!r})"
 
 

@@ -38,8 +38,20 @@ def _stat(sample_stats: xr.Dataset, *names: str) -> xr.DataArray | None:
     return None
 
 
-def run_checks(idata: Any, spec: DiagnosticsSpec, var_names: list[str]) -> dict[str, Any]:
-    """Compute the gate on a fitted DataTree; ``var_names`` are the reported quantities."""
+def run_checks(
+    idata: Any,
+    spec: DiagnosticsSpec,
+    var_names: list[str],
+    obs_labels: list[str] | None = None,
+) -> dict[str, Any]:
+    """Compute the gate on a fitted DataTree; ``var_names`` are the reported quantities.
+
+    ``passed`` covers the sampler checks (R-hat, ESS, divergences, E-BFMI): they say whether
+    the posterior was computed correctly. Pareto k gets its own verdict (``loo_reliable``)
+    and names the observations above the threshold: a high k marks an influential
+    observation (e.g. a structural break), which makes PSIS-LOO unreliable for model
+    comparison but does not mean the sampler failed.
+    """
     import arviz as az
 
     checks: dict[str, dict[str, Any]] = {}
@@ -93,23 +105,30 @@ def run_checks(idata: Any, spec: DiagnosticsSpec, var_names: list[str]) -> dict[
         loo = az.loo(idata)
         pareto_k = np.asarray(loo.pareto_k, dtype=float)
         k_max = float(np.nanmax(pareto_k))
+        above = np.flatnonzero(pareto_k >= spec.pareto_k_max)
         checks["pareto_k"] = {
             "value": k_max,
-            "n_above": int((pareto_k >= spec.pareto_k_max).sum()),
+            "n_above": int(above.size),
+            "observations_above": [
+                obs_labels[i] if obs_labels is not None else int(i) for i in above
+            ],
             "threshold": spec.pareto_k_max,
             "rule": "max <",
             "passed": bool(k_max < spec.pareto_k_max),
+            "gates": False,
             "elpd_loo": float(loo.elpd),
             "elpd_loo_se": float(loo.se),
         }
-    return {"passed": all(c["passed"] for c in checks.values()), "checks": checks}
+    gating = [c["passed"] for c in checks.values() if c.get("gates", True)]
+    loo_ok = checks.get("pareto_k", {}).get("passed", True)
+    return {"passed": all(gating), "loo_reliable": bool(loo_ok), "checks": checks}
 
 
 def format_verdict(report: dict[str, Any]) -> str:
     """Multi-line text of the gate, loud when it fails."""
     lines = []
     for name, check in report["checks"].items():
-        mark = "ok  " if check["passed"] else "FAIL"
+        mark = "ok  " if check["passed"] else ("FAIL" if check.get("gates", True) else "warn")
         threshold = (
             ""
             if check["threshold"] is None
@@ -120,10 +139,17 @@ def format_verdict(report: dict[str, Any]) -> str:
         text = f"{value:.4g}" if isinstance(value, float) else str(value)
         lines.append(f"  {mark} {name:<22} {text}{worst}{threshold}")
     if report["passed"]:
-        head = "diagnostics: PASSED"
+        head = "diagnostics: PASSED (sampler checks)"
     else:
         head = (
-            "!!! DIAGNOSTICS FAILED: the posterior below may be wrong; do not report these "
-            "tiers or rankings without refitting (more tuning, higher target_accept) !!!"
+            "!!! DIAGNOSTICS FAILED: the posterior may be wrong; do not report these tiers or "
+            "rankings without refitting (more tuning, higher target_accept) !!!"
+        )
+    pareto = report["checks"].get("pareto_k")
+    if pareto and not pareto["passed"]:
+        lines.append(
+            f"  note: PSIS-LOO is unreliable for {pareto['n_above']} influential observation(s) "
+            f"{pareto['observations_above']}; LOO model comparisons involving them are "
+            "approximate (this does not gate the fit)"
         )
     return "\n".join([head, *lines])

@@ -36,7 +36,7 @@ from bayes_gravity.potential import posterior_potential
 
 # Sampler-internal coordinates: non-centred offsets and the raw index process, whose global
 # shift and scale the likelihood does not see (the index is standardised). Not reported.
-INTERNAL = ("_z", "_raw", "loading_anchor", "loading_other", "ppml_pointwise")
+INTERNAL = ("_z", "_raw", "_excess", "loading_anchor", "loading_other", "ppml_pointwise")
 RAW_SCALE = ("sigma_index_step", "index_drift", "index_ar1_rho")
 TABLES = ("index.csv", "loadings.csv", "coefficients.csv", "potential.csv")
 
@@ -160,7 +160,11 @@ class RunResult:
 def summarise(model: GravityModel) -> RunResult:
     """Compute every table and the diagnostics gate from a fitted model."""
     posterior = model.idata["posterior"].to_dataset()
-    diagnostics = run_checks(model.idata, model.spec.diagnostics, reported_vars(posterior))
+    assert model.inputs is not None
+    labels = [f"{r.partner} {r.flow} {r.year}" for r in model.inputs.trade.itertuples()]
+    diagnostics = run_checks(
+        model.idata, model.spec.diagnostics, reported_vars(posterior), obs_labels=labels
+    )
     diagnostics["wall_seconds"] = model.wall_seconds
     diagnostics["tier_rule"] = model.spec.potential.describe()
     tables = {"coefficients.csv": coefficient_table(model), "potential.csv": potential_table(model)}
