@@ -223,6 +223,41 @@ def _print_fit_summary(spec: object, result: object, seconds: float) -> None:
     echo(f"\nwall time {seconds:.1f} s")
 
 
+@app.command()
+@handled
+def prior(
+    spec: SpecArg = None,
+    data: DataOpt = None,
+    out: OutOpt = None,
+    draws: Annotated[int, typer.Option(help="prior predictive draws")] = 500,
+) -> int:
+    """Prior predictive check: the trade the priors alone imply, next to the observed trade."""
+    from bayes_gravity.config import MODELS_DIR, load_spec, resolve_data_path
+    from bayes_gravity.data import load_dataset
+    from bayes_gravity.io import write_csv
+    from bayes_gravity.model import GravityModel
+
+    model_spec, spec_path = load_spec(spec)
+    dataset = load_dataset(
+        resolve_data_path(model_spec, spec_path, data), trade_file=model_spec.data.trade_file
+    )
+    table = GravityModel(model_spec, dataset).prior_predictive(draws=draws)
+    inside = (table["actual"] >= table["prior_lo"]) & (table["actual"] <= table["prior_hi"])
+    echo(
+        f"prior predictive (90% interval, {draws} draws): {int(inside.sum())} of {len(table)} "
+        "observed trade values inside"
+    )
+    echo(
+        f"  observed US$ range {table['actual'].min():.3g} - {table['actual'].max():.3g}; "
+        f"prior medians {table['prior_median'].min():.3g} - {table['prior_median'].max():.3g}; "
+        f"prior 90% bounds {table['prior_lo'].min():.3g} - {table['prior_hi'].max():.3g}"
+    )
+    out_dir = out if out is not None else MODELS_DIR / model_spec.name
+    write_csv(out_dir / "prior_predictive.csv", table)
+    echo(f"wrote {out_dir / 'prior_predictive.csv'}")
+    return 0
+
+
 @data_app.command("import-wb")
 @handled
 def import_wb(

@@ -104,7 +104,7 @@ def run_checks(
     if "log_likelihood" in idata.children:
         loo = az.loo(idata)
         pareto_k = np.asarray(loo.pareto_k, dtype=float)
-        k_max = float(np.nanmax(pareto_k))
+        k_max = float(np.nanmax(pareto_k)) if np.isfinite(pareto_k).any() else float("nan")
         above = np.flatnonzero(pareto_k >= spec.pareto_k_max)
         checks["pareto_k"] = {
             "value": k_max,

@@ -135,6 +135,36 @@ class GravityModel:
         self._stamp(options)
         return idata
 
+    def prior_predictive(self, draws: int = 500) -> pd.DataFrame:
+        """Prior predictive check: trade implied by the priors alone, per observed row (US$)."""
+        import pymc as pm
+
+        from bayes_gravity.gravity import UNIT
+
+        if self.model is None:
+            self.build()
+        assert self.inputs is not None
+        likelihood = self.spec.gravity.likelihood
+        if likelihood == "ppml":
+            target, to_level = "mu_benchmark", np.exp  # a pseudo-likelihood has no generator
+        elif likelihood in LOG_LIKELIHOODS:
+            target, to_level = "log_trade", np.exp
+        else:
+            target, to_level = "trade", np.asarray
+        with self.model:
+            prior = pm.sample_prior_predictive(
+                draws=draws, var_names=[target], random_seed=self.spec.sampler.random_seed
+            )
+        group = "prior" if target == "mu_benchmark" else "prior_predictive"
+        values = prior[group][target].stack(sample=("chain", "draw")).transpose("sample", ...)
+        level = to_level(np.asarray(values.values)) * UNIT
+        table = self.inputs.trade[["partner", "flow", "year", "value_usd"]].copy()
+        table = table.rename(columns={"value_usd": "actual"})
+        table["prior_lo"] = np.quantile(level, 0.05, axis=0)
+        table["prior_median"] = np.quantile(level, 0.5, axis=0)
+        table["prior_hi"] = np.quantile(level, 0.95, axis=0)
+        return table
+
     def _stamp(self, sampler_options: dict[str, Any]) -> None:
         assert self.inputs is not None
         attrs = {
