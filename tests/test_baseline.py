@@ -114,7 +114,7 @@ def test_formula_names_each_observed_covariate(shipped) -> None:
 def test_bambi_rows_are_the_hand_built_rows(shipped) -> None:
     data, spec = shipped
     base = baseline_spec(spec)
-    _, frame, panel = build_bambi_baseline(data, spec)
+    _, frame, _ = build_bambi_baseline(data, spec)
     rows = model_inputs(build_panel(data, base), base).trade
     keys = ["reporter", "partner", "flow", "year"]
     pd.testing.assert_frame_equal(
@@ -185,7 +185,9 @@ def _agreement(a: Any, b: Any) -> pd.DataFrame:
             sd = np.sqrt(0.5 * (a[name].var(("chain", "draw")) + b[name].var(("chain", "draw"))))
             bound = Z * np.hypot(mcse_a[name], mcse_b[name]) + REL_TOL * sd
             for idx in np.ndindex(est_a.shape):
-                label = name + "".join(f"[{est_a[d].values[i]}]" for d, i in zip(est_a.dims, idx))
+                label = name + "".join(
+                    f"[{est_a[d].values[i]}]" for d, i in zip(est_a.dims, idx, strict=True)
+                )
                 rows.append(
                     {
                         "stat": stat,
@@ -204,9 +206,7 @@ def _agreement(a: Any, b: Any) -> pd.DataFrame:
 def fits(shipped) -> dict[str, Any]:
     data, spec = shipped
     accept = spec.sampler.target_accept
-    bambi_tree = fit_bambi_baseline(
-        data, spec, **FIT, random_seed=SEED_BAMBI, target_accept=accept
-    )
+    bambi_tree = fit_bambi_baseline(data, spec, **FIT, random_seed=SEED_BAMBI, target_accept=accept)
     # The hand-built model through its own front door. PyMC's NUTS rather than the spec's
     # nutpie: the claim is about the model, not the sampler, and nutpie's numba compile adds
     # ~15 s to a ~35 s test.
@@ -247,9 +247,7 @@ def test_agreement_detects_a_different_prior(shipped, fits) -> None:
     # its prior: bambi fitted with a different prior on it must be flagged, the rest not.
     data, spec = shipped
     wrong = {"beta_log_dist": PriorSpec(dist="Normal", mu=0.0, sigma=1.0)}
-    other = spec.model_copy(
-        update={"gravity": spec.gravity.model_copy(update={"priors": wrong})}
-    )
+    other = spec.model_copy(update={"gravity": spec.gravity.model_copy(update={"priors": wrong})})
     tree = fit_bambi_baseline(
         data, other, **FIT, random_seed=SEED_BAMBI, target_accept=spec.sampler.target_accept
     )

@@ -234,3 +234,13 @@ def test_fit_on_another_region(other_region_dataset, tmp_path, mock_pymc_sample)
     assert "DEU" not in set(pot["partner"]) and len(pot["partner"].unique()) >= 4
     index = pd.read_csv(out / "index.csv")
     assert "DEU" in set(index["iso3"])
+
+
+def test_misspelt_prior_name_is_a_spec_error(tmp_path: Path) -> None:
+    spec_path = write_spec(
+        tmp_path / "typo.toml",
+        append='\n[gravity.priors.beta_log_dst]\ndist = "Normal"\nmu = -1.0\nsigma = 0.3\n',
+    )
+    out = tmp_path / "out"
+    assert main(["fit", str(spec_path), "--out", str(out)]) == 2
+    assert not out.exists()

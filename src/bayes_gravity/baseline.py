@@ -8,7 +8,8 @@ trade, which bambi fits from a formula::
 It is fitted on exactly the rows the hand-built model uses (:func:`bayes_gravity.panel.build_panel`
 then :func:`bayes_gravity.model.model_inputs`) with the same priors (:func:`gravity.prior_for`),
 so ``GravityModel(baseline_spec(spec), data)`` and :func:`fit_bambi_baseline` are one model in
-two parameterisations, and their posteriors must agree within Monte Carlo error.
+two parameterisations (up to the intercept-prior detail below), and their posteriors must
+agree within Monte Carlo error.
 
 Parameterisations and how :func:`bambi_parameters` maps bambi's onto the hand-built names:
 
@@ -20,12 +21,17 @@ Parameterisations and how :func:`bambi_parameters` maps bambi's onto the hand-bu
   ``flow_effect = (-beta_import / 2, +beta_import / 2)``: the same contrast, ``beta_import``.
 - **intercept**: the hand-built ``intercept`` is the log trade at the covariate means, halfway
   between the flows. Bambi reports the intercept at zero covariates and ``flow = export``, so
-  ``intercept = Intercept + sum_k mean_k * beta_k + beta_import / 2``. Bambi's prior is on the
-  intercept of its centred design, whose flow column is ``1{import} - share_import``; with equal
-  export and import rows (the shipped data) that is ``+-1/2`` and the two intercept priors are
-  the same prior, otherwise they differ by a shift of ``beta_import * (share_import - 1/2)``.
-- **partner effects**: both non-centred; bambi's ``1|partner_sigma`` is ``sigma_partner`` and
-  ``1|partner`` is ``partner_effect``.
+  the same point is ``Intercept + sum_k mean_k * beta_k + beta_import / 2``. Bambi's intercept
+  prior is on the intercept of its centred design, whose flow column is ``1{import} -
+  share_import``: ``+-1/2`` when export and import rows are equally many (the shipped data),
+  otherwise the prior is shifted by ``beta_import * (share_import - 1/2)``.
+- **partner effects**: bambi's ``(1|partner)`` are iid ``Normal(0, sigma_partner)``; the
+  hand-built ones sum to zero (``ZeroSumNormal(sigma_partner)``). An iid vector is its
+  sum-to-zero part plus a common shift ``mean(u) ~ Normal(0, sigma_partner^2 / P)``, which the
+  intercept absorbs; so ``sigma_partner`` means the same in both, and so does each partner's
+  intercept ``intercept + partner_effect[p]`` (compared instead of the two separately). The
+  one residual difference: bambi's average-partner intercept has prior sd
+  ``sqrt(2^2 + sigma_partner^2 / P)`` instead of 2, a negligible change on this scale.
 - **residual**: bambi's gaussian ``sigma`` is the log-normal ``sigma``.
 """
 
@@ -57,7 +63,7 @@ BAMBI_PARTNER_SD = "1|partner_sigma"
 
 
 def baseline_spec(spec: ModelSpec) -> ModelSpec:
-    """The spec of the hand-built model that equals the bambi baseline.
+    """Return the spec of the hand-built model that equals the bambi baseline.
 
     The index covariate is removed and the structure reduced to what a formula model holds:
     log-normal likelihood, partner random intercepts (if ``spec`` has them), no partner x flow
@@ -76,7 +82,7 @@ def baseline_spec(spec: ModelSpec) -> ModelSpec:
 
 
 def bambi_formula(panel: Panel, spec: ModelSpec) -> str:
-    """The bambi formula of the baseline for ``panel``'s observed covariates."""
+    """Return the bambi formula of the baseline for ``panel``'s observed covariates."""
     terms = [*panel.observed_covariates, "flow"]
     if spec.gravity.partner_effects:
         terms.append("(1|partner)")
@@ -84,7 +90,7 @@ def bambi_formula(panel: Panel, spec: ModelSpec) -> str:
 
 
 def baseline_frame(panel: Panel, spec: ModelSpec) -> pd.DataFrame:
-    """The rows the hand-built baseline uses, with ``log_trade`` in log millions of US$."""
+    """Return the rows the hand-built baseline uses, with ``log_trade`` in log millions of US$."""
     trade = model_inputs(panel, baseline_spec(spec)).trade.copy()
     trade[RESPONSE] = np.log(trade["value_usd"].to_numpy() / UNIT)
     # Categories, not strings: bambi treats them as factors either way, and pandas warns on
@@ -104,7 +110,7 @@ def _prior(spec: PriorSpec, **nested: Any) -> Any:
 
 
 def bambi_priors(panel: Panel, spec: ModelSpec, frame: pd.DataFrame) -> dict[str, Any]:
-    """Bambi priors equal to the hand-built model's (defaults and ``[gravity.priors]``)."""
+    """Make bambi priors equal to the hand-built model's (defaults and ``[gravity.priors]``)."""
     import bambi as bmb
 
     gravity = spec.gravity
@@ -124,7 +130,7 @@ def bambi_priors(panel: Panel, spec: ModelSpec, frame: pd.DataFrame) -> dict[str
 
 
 def build_bambi_baseline(data: Dataset, spec: ModelSpec) -> tuple[Any, pd.DataFrame, Panel]:
-    """The bambi model of the baseline, its data frame and the panel it was built from."""
+    """Build the bambi model of the baseline; also return its data frame and panel."""
     import bambi as bmb
 
     spec = baseline_spec(spec)
@@ -135,7 +141,7 @@ def build_bambi_baseline(data: Dataset, spec: ModelSpec) -> tuple[Any, pd.DataFr
         frame,
         family="gaussian",
         priors=bambi_priors(panel, spec, frame),
-        noncentered=True,  # as the hand-built partner effects
+        noncentered=True,  # bambi's default; the parameterisation does not change the posterior
         center_predictors=True,
     )
     return model, frame, panel
@@ -206,7 +212,7 @@ def _version(name: str) -> str:
 
 
 def bambi_parameters(tree: Any) -> Any:
-    """Bambi's posterior under the hand-built model's names and parameterisation.
+    """Map bambi's posterior onto the hand-built model's names and parameterisation.
 
     Returns an ``xarray.Dataset`` with ``beta_<covariate>``, ``beta_import``, ``sigma`` and,
     with partner effects, ``sigma_partner`` and ``partner_intercept`` (see
@@ -235,7 +241,7 @@ def bambi_parameters(tree: Any) -> Any:
 
 
 def gravity_parameters(tree: Any, covariates: Sequence[str]) -> Any:
-    """The hand-built posterior's parameters that :func:`bambi_parameters` also returns.
+    """Select the hand-built posterior's parameters that :func:`bambi_parameters` returns.
 
     With partner effects the intercept is compared as ``partner_intercept = intercept +
     partner_effect`` (each partner's log trade at the covariate means, halfway between the

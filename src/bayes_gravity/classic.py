@@ -1,5 +1,7 @@
-"""The study's classic pipeline: PCA index -> extended gravity model (pooled OLS and random
-effects) -> point potential ratios and tiers. The Bayesian results are read next to these.
+"""The study's classic pipeline: PCA index, OLS / random-effects gravity, point tiers.
+
+PCA index -> extended gravity model (pooled OLS and random effects) -> point potential
+ratios and tiers. The Bayesian results are read next to these.
 
 Gravity equation (log trade, zeros left out since log(0) is undefined)::
 

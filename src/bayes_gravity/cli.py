@@ -115,7 +115,7 @@ def classic(spec: SpecArg = None, data: DataOpt = None, out: OutOpt = None) -> i
         f"{model_spec.classic.eigenvalue_min}), ranking in {last}:"
     )
     for row in ranking.itertuples():
-        echo(f"  {int(row.rank)}. {row.iso3}  score {row.score:+.2f}")
+        echo(f"  {row.rank:.0f}. {row.iso3}  score {row.score:+.2f}")
     echo(f"\ngravity coefficients (log trade, n = {result.n_obs}):")
     table = result.coefficients.pivot(index="term", columns="model", values=["estimate", "p_value"])
     for term in result.coefficients["term"].unique():
@@ -269,7 +269,7 @@ def import_wb(
     first_year: Annotated[int | None, typer.Option(help="drop years before this")] = None,
     merge: Annotated[bool, typer.Option(help="add to an existing indicators.csv")] = False,
 ) -> int:
-    """Import World Bank bulk CSVs (Country Code, Indicator Code, 1960 ... 2024) to indicators.csv."""
+    """Import World Bank bulk CSVs (wide years, 1960 ... 2024) into an indicators.csv."""
     from bayes_gravity.data import import_worldbank
 
     table = import_worldbank(

@@ -141,7 +141,7 @@ class SamplerSpec(_Strict):
 
 
 class PotentialSpec(_Strict):
-    """Trade-potential tiers: thresholds, which side of a threshold is inclusive, ratio direction."""
+    """Trade-potential tiers: thresholds, inclusive side of a threshold, ratio direction."""
 
     reshaping_at: float = Field(1.2, gt=0)
     huge_below: float = Field(0.8, gt=0)
@@ -219,6 +219,9 @@ class ModelSpec(_Strict):
     index: IndexSpec
     gravity: GravitySpec
     coupling: Literal["joint", "cut"] = "joint"
+    cut_imputations: int = Field(
+        8, ge=2, description="index draws the gravity model is refitted on under coupling = cut"
+    )
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     potential: PotentialSpec = Field(default_factory=PotentialSpec)
     diagnostics: DiagnosticsSpec = Field(default_factory=DiagnosticsSpec)
@@ -278,7 +281,7 @@ def parse_spec(raw: dict[str, Any], source: str = "<spec>") -> ModelSpec:
     try:
         return ModelSpec.model_validate(raw)
     except ValidationError as err:
-        problems = [_describe(e, ModelSpec) for e in err.errors()]
+        problems = [_describe(dict(e), ModelSpec) for e in err.errors()]
         raise ConfigError(f"{source}: invalid model spec", problems) from None
 
 
@@ -298,7 +301,7 @@ def load_spec(path: str | Path | None = None) -> tuple[ModelSpec, Path]:
 
 
 def resolve_data_path(spec: ModelSpec, spec_path: Path, override: str | Path | None) -> Path | None:
-    """The dataset folder: command-line override, else the spec's path, else the shipped data."""
+    """Return the dataset folder: command-line override, else the spec's path, else shipped."""
     if override is not None:
         return Path(override)
     if spec.data.path is None:

@@ -66,7 +66,7 @@ class Dataset:
         return sorted(int(y) for y in self.trade["year"].unique())
 
     def coverage(self) -> pd.DataFrame:
-        """Indicator x country table of years with data, e.g. ``"2000-2020 (21)"``."""
+        """Tabulate years with data per indicator x country, e.g. ``"2000-2020 (21)"``."""
         grouped = self.indicators.groupby(["indicator", "iso3"])["year"]
         text = grouped.agg(lambda y: f"{y.min()}-{y.max()} ({y.nunique()})")
         return text.unstack("iso3").fillna("-")
@@ -81,7 +81,7 @@ def _rows(mask: pd.Series, frame: pd.DataFrame, keys: list[str]) -> str:
     shown = []
     for idx, row in bad.head(MAX_LISTED).iterrows():
         key = ", ".join(f"{k}={row[k]}" for k in keys if k in row.index)
-        shown.append(f"line {int(idx) + 2} ({key})")  # +2: header line, 1-based
+        shown.append(f"line {int(str(idx)) + 2} ({key})")  # +2: header line, 1-based
     more = f" and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
     return "; ".join(shown) + more
 

@@ -8,7 +8,8 @@ Linear predictor for trade row i (partner p, flow f, year t)::
 
 Covariates are centred, not rescaled, so every ``beta_*`` is directly an elasticity (log-log)
 or a semi-elasticity. Partner effects and partner x flow gaps are centred sum-to-zero
-(``ZeroSumNormal``) with a hierarchical sd; partner slopes and year effects are non-centred. The **benchmark** ``mu_benchmark``
+(``ZeroSumNormal``) with a hierarchical sd; partner slopes and year effects are non-centred.
+The **benchmark** ``mu_benchmark``
 drops every partner-specific term (partner effect, partner x flow asymmetry, partner slope):
 it is what the determinants alone predict, so the potential ratio is not ~1 by construction.
 
@@ -64,7 +65,7 @@ LOG_LIKELIHOODS = ("student_t", "lognormal")
 
 
 def prior_for(name: str, spec: GravitySpec) -> PriorSpec:
-    """The prior of parameter ``name``: the spec's override, else the documented default."""
+    """Return the prior of ``name``: the spec's override, else the documented default."""
     if name in spec.priors:
         return spec.priors[name]
     return DEFAULT_PRIORS.get(
@@ -210,7 +211,7 @@ def add_gravity(
 
 
 def benchmark_level(posterior: Any, likelihood: str) -> Any:
-    """Expected trade in US$ from the determinants alone (partner terms excluded), per draw."""
+    """Compute expected trade in US$ from the determinants alone (no partner terms), per draw."""
     mu = posterior["mu_benchmark"]
     if likelihood in LOG_LIKELIHOODS:
         return np.exp(mu + 0.5 * posterior["sigma"] ** 2) * UNIT

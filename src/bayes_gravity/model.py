@@ -8,6 +8,7 @@ the attributes, and ``load()`` refuses a file whose spec or data do not match.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import time
@@ -73,26 +74,32 @@ class GravityModel:
 
     # ------------------------------------------------------------------ build
     def build(self) -> Any:
-        """Create the PyMC model (``coupling = "joint"``: the index is latent inside it)."""
+        """Create the PyMC model.
+
+        ``coupling = "joint"``: the index is latent inside the gravity model, so index
+        uncertainty propagates and trade can inform the index. ``"cut"``: the gravity model
+        sees the index as data (``cbec_index_data``, filled per imputation by ``fit``), so
+        trade cannot move it; the index itself is fitted by :meth:`build_index_model`.
+        """
         import pymc as pm
 
-        if self.spec.coupling != "joint":
-            raise ConfigError(
-                f"coupling = {self.spec.coupling!r} is not available yet; use 'joint'"
-            )
         panel = build_panel(self.data, self.spec)
         inputs = model_inputs(panel, self.spec)
         coords = {"country": panel.countries, "year": panel.years}
         with pm.Model(coords=coords) as model:
             index = None
             if panel.index_covariate is not None:
-                index = add_latent_index(
-                    panel.indicators,
-                    panel.countries,
-                    panel.years,
-                    anchor=self.spec.index.anchor,
-                    time_prior=self.spec.index.time_prior,
-                )
+                if self.spec.coupling == "joint":
+                    index = add_latent_index(
+                        panel.indicators,
+                        panel.countries,
+                        panel.years,
+                        anchor=self.spec.index.anchor,
+                        time_prior=self.spec.index.time_prior,
+                    )
+                else:
+                    shape = (len(panel.countries), len(panel.years))
+                    index = pm.Data("cbec_index_data", np.zeros(shape), dims=("country", "year"))
             add_gravity(
                 inputs.trade,
                 panel.observed_covariates,
@@ -104,36 +111,130 @@ class GravityModel:
                 countries=panel.countries,
                 index_name=panel.index_covariate,
             )
+        unknown = sorted(set(self.spec.gravity.priors) - set(model.named_vars))
+        if unknown:
+            names = sorted(n for n in model.named_vars if n.startswith(("beta_", "sigma", "nu")))
+            hints = []
+            for name in unknown:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"parameters: {names}"
+                hints.append(f"[gravity.priors.{name}]: no such parameter in this model; {hint}")
+            raise ConfigError("unknown prior name(s) in the spec", hints)
         self.model, self.inputs = model, inputs
         return model
 
+    def build_index_model(self) -> Any:
+        """Build the latent index on the indicators alone (the first stage of the cut)."""
+        import pymc as pm
+
+        assert self.inputs is not None
+        panel = self.inputs.panel
+        with pm.Model(coords={"country": panel.countries, "year": panel.years}) as model:
+            add_latent_index(
+                panel.indicators,
+                panel.countries,
+                panel.years,
+                anchor=self.spec.index.anchor,
+                time_prior=self.spec.index.time_prior,
+            )
+        return model
+
     # ------------------------------------------------------------------ fit
+    def sampler_options(self, **overrides: Any) -> dict[str, Any]:
+        """``pm.sample`` keyword arguments: the spec's, updated by non-None ``overrides``."""
+        options = self.spec.sampler.model_dump()
+        options.update({k: v for k, v in overrides.items() if v is not None})
+        nuts = dict(options.pop("nuts"))
+        nuts.setdefault("target_accept", options.pop("target_accept"))
+        options["nuts"] = nuts
+        if options.get("cores") is None:
+            options["cores"] = min(options["chains"], 2)
+        return options
+
     def fit(self, progressbar: bool = False, **overrides: Any) -> Any:
         """Sample the posterior (PyMC's ``pm.sample`` options by their own names)."""
         import pymc as pm
 
         if self.model is None:
             self.build()
-        options = self.spec.sampler.model_dump()
-        options.update({k: v for k, v in overrides.items() if v is not None})
-        nuts = dict(options.pop("nuts"))
-        nuts.setdefault("target_accept", options.pop("target_accept"))
-        options["nuts"] = nuts
-        options.setdefault("cores", None)
-        if options["cores"] is None:
-            options["cores"] = min(options["chains"], 2)
+        options = self.sampler_options(**overrides)
         start = time.perf_counter()
-        with self.model:
-            idata = pm.sample(**options, progressbar=progressbar, compute_convergence_checks=False)
-            if self.spec.gravity.likelihood != "ppml":
-                observed = (
-                    "log_trade" if self.spec.gravity.likelihood in LOG_LIKELIHOODS else "trade"
+        if self.spec.coupling == "cut" and self.inputs.panel.index_covariate is not None:  # type: ignore[union-attr]
+            idata = self._fit_cut(options, progressbar)
+        else:
+            with self.model:
+                idata = pm.sample(
+                    **options, progressbar=progressbar, compute_convergence_checks=False
                 )
-                pm.compute_log_likelihood(idata, var_names=[observed], progressbar=False)
+                self._add_log_likelihood(idata)
         self.wall_seconds = time.perf_counter() - start
         self.idata = idata
         self._stamp(options)
         return idata
+
+    def _add_log_likelihood(self, idata: Any) -> None:
+        import pymc as pm
+
+        likelihood = self.spec.gravity.likelihood
+        if likelihood == "ppml":  # a pseudo-likelihood: no pointwise log density for LOO
+            return
+        observed = "log_trade" if likelihood in LOG_LIKELIHOODS else "trade"
+        pm.compute_log_likelihood(idata, var_names=[observed], model=self.model, progressbar=False)
+
+    def _fit_cut(self, options: dict[str, Any], progressbar: bool) -> Any:
+        """Two-stage fit: index on indicators alone, then gravity per index draw, pooled.
+
+        The gravity model is fitted once for each of ``cut_imputations`` index draws (evenly
+        spaced through the index posterior) and the posteriors are pooled, as in multiple
+        imputation: index uncertainty propagates, trade never feeds back into the index.
+        Pooled chains are numbered imputation-major (``chain = k * chains + c``); diagnostics
+        are computed within each imputation (``cut_imputations`` attribute).
+        """
+        import pymc as pm
+        import xarray as xr
+
+        with self.build_index_model():
+            index_fit = pm.sample(
+                **options, progressbar=progressbar, compute_convergence_checks=False
+            )
+        index_draws = index_fit["posterior"]["cbec_index"].stack(sample=("chain", "draw"))
+        index_draws = index_draws.transpose("sample", "country", "year").values
+        n_imp = self.spec.cut_imputations
+        picks = np.linspace(0, len(index_draws) - 1, n_imp).round().astype(int)
+        per_fit = dict(options, draws=max(100, options["draws"] // n_imp))
+        parts = []
+        for k, pick in enumerate(picks):
+            with self.model:
+                pm.set_data({"cbec_index_data": index_draws[pick]})
+                part = pm.sample(
+                    **dict(per_fit, random_seed=int(options["random_seed"]) + k),
+                    progressbar=progressbar,
+                    compute_convergence_checks=False,
+                )
+                self._add_log_likelihood(part)
+            part = part.map_over_datasets(
+                lambda ds, k=k: (
+                    ds.assign_coords(chain=ds["chain"] + k * options["chains"])
+                    if "chain" in ds.dims
+                    else ds
+                )
+            )
+            parts.append(part)
+        groups = ["posterior", "sample_stats", "log_likelihood"]
+        pooled = {
+            g: xr.concat([p[g].to_dataset() for p in parts], dim="chain")
+            for g in groups
+            if g in parts[0].children
+        }
+        for g in ("observed_data", "constant_data"):
+            if g in parts[0].children:
+                pooled[g] = parts[0][g].to_dataset()
+        pooled["index_posterior"] = index_fit["posterior"].to_dataset()
+        pooled["index_sample_stats"] = index_fit["sample_stats"].to_dataset()
+        tree = xr.DataTree.from_dict(pooled)
+        tree.attrs["cut_imputations"] = n_imp
+        tree.attrs["cut_chains_per_imputation"] = int(options["chains"])
+        return tree
 
     def prior_predictive(self, draws: int = 500) -> pd.DataFrame:
         """Prior predictive check: trade implied by the priors alone, per observed row (US$)."""
@@ -145,10 +246,11 @@ class GravityModel:
             self.build()
         assert self.inputs is not None
         likelihood = self.spec.gravity.likelihood
+        to_level: Any = np.exp
         if likelihood == "ppml":
-            target, to_level = "mu_benchmark", np.exp  # a pseudo-likelihood has no generator
+            target = "mu_benchmark"  # a pseudo-likelihood has no generator
         elif likelihood in LOG_LIKELIHOODS:
-            target, to_level = "log_trade", np.exp
+            target = "log_trade"
         else:
             target, to_level = "trade", np.asarray
         with self.model:

@@ -32,7 +32,8 @@ def tier_codes(ratio: npt.ArrayLike, spec: PotentialSpec) -> np.ndarray:
     """Integer tier per ratio: 0 reshaping, 1 expansion, 2 huge (indexes :data:`TIERS`).
 
     With ``ratio = "predicted_over_actual"`` a *low* ratio means trade above the benchmark, so
-    the thresholds are read the other way round (reshaping below ``1 / reshaping_at``...)."""
+    the thresholds are read the other way round (reshaping below ``1 / reshaping_at``...).
+    """
     r = np.asarray(ratio, dtype=float)
     if spec.ratio == "predicted_over_actual":
         with np.errstate(divide="ignore"):
