@@ -118,7 +118,7 @@ class GravitySpec(_Strict):
     likelihood: Literal["student_t", "lognormal", "gamma", "ppml"] = "student_t"
     partner_effects: bool = True
     partner_flow_effects: bool = Field(
-        True, description="partner-specific import-minus-export asymmetry (non-centred)"
+        True, description="partner-specific import-minus-export gap (centred, sum-to-zero)"
     )
     partner_slopes_index: bool = False
     year_effects: bool = False

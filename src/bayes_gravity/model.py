@@ -201,7 +201,8 @@ class GravityModel:
         index_draws = index_draws.transpose("sample", "country", "year").values
         n_imp = self.spec.cut_imputations
         picks = np.linspace(0, len(index_draws) - 1, n_imp).round().astype(int)
-        per_fit = dict(options, draws=max(100, options["draws"] // n_imp))
+        # 500 draws per chain at least: with 250, split R-hat within an imputation hit 1.016.
+        per_fit = dict(options, draws=max(500, options["draws"] // n_imp))
         parts = []
         for k, pick in enumerate(picks):
             with self.model:
