@@ -27,7 +27,16 @@ RAW_DEFAULT = tomllib.loads(DEFAULT_SPEC.read_text(encoding="utf-8"))
 OUTPUT_COLUMNS = {
     "index.csv": ["iso3", "year", "score", "rank"],
     "coefficients.csv": ["term", "estimate", "std_error", "p_value", "model"],
-    "potential.csv": ["partner", "flow", "year", "actual", "predicted", "ratio", "tier"],
+    "potential.csv": [
+        "partner",
+        "flow",
+        "year",
+        "actual",
+        "predicted",
+        "ratio",
+        "tier",
+        "tier_rule",
+    ],
 }
 
 

@@ -136,6 +136,8 @@ def run_classic(data: Dataset, spec: ModelSpec) -> ClassicResult:
             "predicted": predicted,
             "ratio": ratio,
             "tier": classify(ratio, spec.potential),
+            "tier_rule": spec.potential.describe()
+            + "; predicted = exp(X b), the series' own effect excluded",
         }
     )
     dropped = sorted(set(panel.indicators["indicator"]) - set(index.weights["indicator"]))

@@ -40,6 +40,10 @@ import pandas as pd
 from bayes_gravity.config import GravitySpec, PriorSpec
 
 UNIT = 1e6  # trade is modelled in millions of US$
+BENCHMARK_DEFINITION = (
+    "expected trade from the determinants with every partner-specific term excluded; "
+    "log likelihoods: exp(mu + sigma^2/2)"
+)
 
 # Weakly informative defaults on the elasticity scale; override per name in [gravity.priors].
 DEFAULT_PRIORS: dict[str, PriorSpec] = {

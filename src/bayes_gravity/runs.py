@@ -7,8 +7,9 @@ Layout of ``models/<spec name>/`` (or ``--out``)::
     index.csv          iso3, year, mean, lo, hi, rank_mean, p_rank1
     loadings.csv       indicator, dimension, mean, lo, hi, pca_weight
     coefficients.csv   term, mean, sd, lo, hi, r_hat, ess_bulk
-    potential.csv      partner, flow, year, actual, ratio_mean, ratio_lo, ratio_hi, gap_usd_*,
-                       p_reshaping, p_expansion, p_huge, tier
+    potential.csv      partner, flow, year, actual, ratio_mean, ratio_lo, ratio_hi,
+                       benchmark_mean, gap_usd_*, p_reshaping, p_expansion, p_huge, tier,
+                       tier_rule
     diagnostics.json   per-check values and an overall "passed"
 
 Files are staged in a temporary folder and each is moved into place atomically, the posterior
@@ -29,7 +30,7 @@ import pandas as pd
 
 from bayes_gravity.cbec_index import pca_index, rank_summary
 from bayes_gravity.diagnostics import run_checks
-from bayes_gravity.gravity import benchmark_level
+from bayes_gravity.gravity import BENCHMARK_DEFINITION, benchmark_level
 from bayes_gravity.io import write_csv, write_json
 from bayes_gravity.model import GravityModel
 from bayes_gravity.potential import posterior_potential
@@ -93,7 +94,13 @@ def loadings_table(model: GravityModel) -> pd.DataFrame:
     lo, hi = _interval(draws, model.spec.ci_prob)
     codes = [str(c) for c in posterior["loading"].coords["indicator"].values]
     dims = {i.code: i.dimension for i in panel.indicator_specs}
-    pca = pca_index(panel.indicators, panel.countries, panel.years, panel.partners)
+    pca = pca_index(
+        panel.indicators,
+        panel.countries,
+        panel.years,
+        panel.partners,
+        eigenvalue_min=model.spec.classic.eigenvalue_min,
+    )
     weights = pca.weights.set_index("indicator")["weight"]
     return pd.DataFrame(
         {
@@ -152,6 +159,10 @@ def potential_table(model: GravityModel) -> pd.DataFrame:
     table["actual"] = trade["value_usd"].to_numpy()
     for key, values in summary.items():
         table[key] = values
+    # The tier rule and the benchmark's definition travel with every row of the table.
+    table["tier_rule"] = (
+        f"{model.spec.potential.describe()}; predicted = benchmark: {BENCHMARK_DEFINITION}"
+    )
     return table.sort_values(["partner", "flow", "year"]).reset_index(drop=True)
 
 
