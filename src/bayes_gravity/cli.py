@@ -13,11 +13,15 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bayes_gravity.errors import BayesGravityError, BayesGravityWarning
+
+if TYPE_CHECKING:  # type-only: the CLI imports heavy modules inside each command
+    from bayes_gravity.config import ModelSpec
+    from bayes_gravity.data import Dataset
 
 app = typer.Typer(
     help="Bayesian trade-potential toolkit: CBEC index, gravity model, potential tiers.",
@@ -55,6 +59,14 @@ def handled(command: Callable[..., int]) -> Callable[..., None]:
             raise typer.Exit(code)
 
     return wrapper
+
+
+def _dataset_for(spec: ModelSpec, spec_path: Path, data: Path | None) -> Dataset:
+    """Load the dataset a spec names (``--data`` overrides it), with the spec's trade file."""
+    from bayes_gravity.config import resolve_data_path
+    from bayes_gravity.data import load_dataset
+
+    return load_dataset(resolve_data_path(spec, spec_path, data), trade_file=spec.data.trade_file)
 
 
 def echo(text: str = "") -> None:
@@ -95,13 +107,10 @@ def validate(data: DataOpt = None, trade_file: str = "trade.csv") -> int:
 def classic(spec: SpecArg = None, data: DataOpt = None, out: OutOpt = None) -> int:
     """Run the study's classic pipeline: PCA index, OLS / random-effects gravity, tiers."""
     from bayes_gravity.classic import run_classic, write_classic
-    from bayes_gravity.config import MODELS_DIR, load_spec, resolve_data_path
-    from bayes_gravity.data import load_dataset
+    from bayes_gravity.config import MODELS_DIR, load_spec
 
     model_spec, spec_path = load_spec(spec)
-    dataset = load_dataset(
-        resolve_data_path(model_spec, spec_path, data), trade_file=model_spec.data.trade_file
-    )
+    dataset = _dataset_for(model_spec, spec_path, data)
     result = run_classic(dataset, model_spec)
     out_dir = out if out is not None else MODELS_DIR / f"{model_spec.name}_classic"
     _print_warnings(result.warnings)
@@ -153,8 +162,7 @@ def fit(
     strict: Annotated[bool, typer.Option(help="exit 4 when the diagnostics gate fails")] = False,
 ) -> int:
     """Fit the Bayesian model (default: models/default.toml on the shipped data)."""
-    from bayes_gravity.config import MODELS_DIR, load_spec, resolve_data_path
-    from bayes_gravity.data import load_dataset
+    from bayes_gravity.config import MODELS_DIR, load_spec
     from bayes_gravity.diagnostics import format_verdict
     from bayes_gravity.errors import ConfigError
     from bayes_gravity.model import GravityModel
@@ -163,9 +171,7 @@ def fit(
     model_spec, spec_path = load_spec(spec)
     if nuts_sampler is not None and nuts_sampler not in ("pymc", "nutpie", "numpyro", "blackjax"):
         raise ConfigError(f"--nuts-sampler: unknown sampler {nuts_sampler!r}")
-    dataset = load_dataset(
-        resolve_data_path(model_spec, spec_path, data), trade_file=model_spec.data.trade_file
-    )
+    dataset = _dataset_for(model_spec, spec_path, data)
     model = GravityModel(model_spec, dataset)
     model.build()
     assert model.inputs is not None
@@ -232,15 +238,12 @@ def prior(
     draws: Annotated[int, typer.Option(help="prior predictive draws")] = 500,
 ) -> int:
     """Prior predictive check: the trade the priors alone imply, next to the observed trade."""
-    from bayes_gravity.config import MODELS_DIR, load_spec, resolve_data_path
-    from bayes_gravity.data import load_dataset
+    from bayes_gravity.config import MODELS_DIR, load_spec
     from bayes_gravity.io import write_csv
     from bayes_gravity.model import GravityModel
 
     model_spec, spec_path = load_spec(spec)
-    dataset = load_dataset(
-        resolve_data_path(model_spec, spec_path, data), trade_file=model_spec.data.trade_file
-    )
+    dataset = _dataset_for(model_spec, spec_path, data)
     table = GravityModel(model_spec, dataset).prior_predictive(draws=draws)
     inside = (table["actual"] >= table["prior_lo"]) & (table["actual"] <= table["prior_hi"])
     echo(
