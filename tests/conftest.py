@@ -542,3 +542,29 @@ def write_other_region_dataset(folder: Path, seed: int = 20240601) -> Path:
 def other_region_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Folder of a synthetic Germany + 5 partners dataset (read-only: shared by the session)."""
     return write_other_region_dataset(tmp_path_factory.mktemp("other_region") / "data")
+
+
+# ---------------------------------------------------------------------------- shipped panel
+# Shared by test_classic and test_panel; test_data and test_baseline define their own
+# ``shipped`` (a different shape), which overrides this one in those modules.
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from bayes_gravity.data import load_dataset
+
+    return load_dataset()
+
+
+@pytest.fixture(scope="module")
+def spec():
+    from bayes_gravity.config import load_spec
+
+    return load_spec()[0]
+
+
+@pytest.fixture(scope="module")
+def panel(shipped, spec):
+    from bayes_gravity.panel import build_panel
+
+    return build_panel(shipped, spec)

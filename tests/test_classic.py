@@ -16,9 +16,8 @@ import pytest
 from bayes_gravity.cbec_index import fill_gaps, pca_index
 from bayes_gravity.classic import ClassicResult, run_classic
 from bayes_gravity.cli import main
-from bayes_gravity.config import DEFAULT_SPEC, ModelSpec, load_spec, parse_spec
+from bayes_gravity.config import DEFAULT_SPEC, load_spec, parse_spec
 from bayes_gravity.data import load_dataset
-from bayes_gravity.panel import Panel, build_panel
 from bayes_gravity.potential import classify
 from conftest import OTHER_PARTNERS, OTHER_REPORTER, OTHER_YEARS, write_spec
 
@@ -38,21 +37,6 @@ OUTPUT_COLUMNS = {
         "tier_rule",
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def shipped():
-    return load_dataset()
-
-
-@pytest.fixture(scope="module")
-def spec() -> ModelSpec:
-    return load_spec()[0]
-
-
-@pytest.fixture(scope="module")
-def panel(shipped, spec) -> Panel:
-    return build_panel(shipped, spec)
 
 
 @pytest.fixture(scope="module")

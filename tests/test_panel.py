@@ -35,21 +35,6 @@ def spec_with(edit: Callable[[dict[str, Any]], object]) -> ModelSpec:
     return parse_spec(raw)
 
 
-@pytest.fixture(scope="module")
-def shipped():
-    return load_dataset()
-
-
-@pytest.fixture(scope="module")
-def spec() -> ModelSpec:
-    return load_spec()[0]
-
-
-@pytest.fixture(scope="module")
-def panel(shipped, spec) -> Panel:
-    return build_panel(shipped, spec)
-
-
 def raw_window(shipped, code: str) -> pd.DataFrame:
     ind = shipped.indicators
     rows = ind[(ind["indicator"] == code) & ind["iso3"].isin(COUNTRIES) & ind["year"].isin(YEARS)]

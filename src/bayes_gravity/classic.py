@@ -67,21 +67,28 @@ def _drop_constant(table: pd.DataFrame, terms: list[str]) -> tuple[list[str], li
     return kept, notes
 
 
+def _coefficients(
+    terms: list[str], estimate: pd.Series, std_error: pd.Series, p_value: pd.Series, model: str
+) -> pd.DataFrame:
+    """Build the coefficients.csv rows of one estimator (intercept first, then ``terms``)."""
+    return pd.DataFrame(
+        {
+            "term": ["intercept", *terms],
+            "estimate": estimate.to_numpy(),
+            "std_error": std_error.to_numpy(),
+            "p_value": p_value.to_numpy(),
+            "model": model,
+        }
+    )
+
+
 def fit_ols(table: pd.DataFrame, terms: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
     """Pooled OLS with heteroskedasticity-robust (HC1) standard errors."""
     import statsmodels.api as sm
 
     design = sm.add_constant(table[terms], has_constant="add")
     result = sm.OLS(table["log_trade"], design).fit(cov_type="HC1")
-    coefs = pd.DataFrame(
-        {
-            "term": ["intercept", *terms],
-            "estimate": result.params.to_numpy(),
-            "std_error": result.bse.to_numpy(),
-            "p_value": result.pvalues.to_numpy(),
-            "model": "pooled_ols",
-        }
-    )
+    coefs = _coefficients(terms, result.params, result.bse, result.pvalues, "pooled_ols")
     return coefs, np.asarray(design.to_numpy() @ result.params.to_numpy())
 
 
@@ -93,15 +100,7 @@ def fit_random_effects(table: pd.DataFrame, terms: list[str]) -> tuple[pd.DataFr
     indexed = table.assign(entity=entity).set_index(["entity", "year"])
     design = indexed[terms].assign(intercept=1.0)[["intercept", *terms]]
     result = RandomEffects(indexed["log_trade"], design).fit()
-    coefs = pd.DataFrame(
-        {
-            "term": ["intercept", *terms],
-            "estimate": result.params.to_numpy(),
-            "std_error": result.std_errors.to_numpy(),
-            "p_value": result.pvalues.to_numpy(),
-            "model": "random_effects",
-        }
-    )
+    coefs = _coefficients(terms, result.params, result.std_errors, result.pvalues, "random_effects")
     # Benchmark: the determinants only, the series' own random effect excluded.
     return coefs, np.asarray(design.to_numpy() @ result.params.to_numpy())
 
