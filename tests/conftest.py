@@ -568,3 +568,21 @@ def panel(shipped, spec):
     from bayes_gravity.panel import build_panel
 
     return build_panel(shipped, spec)
+
+
+SMALL_FIT = ["--draws", "300", "--tune", "400", "--chains", "2", "--seed", "7"]
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One small real fit of the default spec on the shipped data, shared by the session.
+
+    Read-only: a test that changes a run folder copies it first (``shutil.copytree``).
+    2 chains x 300 draws do not pass the gate; tests use it for plumbing and meaning.
+    """
+    from bayes_gravity.cli import main
+
+    out = tmp_path_factory.mktemp("small_run")
+    code = main(["fit", "--out", str(out), *SMALL_FIT])
+    assert code == 0, f"fit exited {code}"
+    return out

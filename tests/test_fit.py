@@ -22,18 +22,9 @@ from bayes_gravity.data import load_dataset
 from bayes_gravity.errors import ResultsError
 from bayes_gravity.model import GravityModel, read_posterior
 from bayes_gravity.potential import TIERS
-from conftest import set_cell, write_spec
+from conftest import SMALL_FIT, set_cell, write_spec
 
 PARTNERS = ["KAZ", "KGZ", "TJK", "TKM", "UZB"]
-SMALL = ["--draws", "300", "--tune", "400", "--chains", "2", "--seed", "7"]
-
-
-@pytest.fixture(scope="module")
-def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("run")
-    code = main(["fit", "--out", str(out), *SMALL])
-    assert code == 0, f"fit exited {code}"
-    return out
 
 
 def test_run_folder_has_every_output(small_run: Path) -> None:
@@ -156,7 +147,7 @@ def test_truncated_posterior_is_refused(small_run: Path, tmp_path: Path) -> None
 
 def test_same_seed_same_tables(small_run: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
-    assert main(["fit", "--out", str(again), *SMALL]) == 0
+    assert main(["fit", "--out", str(again), *SMALL_FIT]) == 0
     for name in ["index.csv", "coefficients.csv", "potential.csv", "loadings.csv"]:
         assert (again / name).read_bytes() == (small_run / name).read_bytes(), name
 
