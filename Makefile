@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow lint bench data env clean
+.PHONY: run test test-slow lint bench bench-scale data env clean
 
 run: $(STAMP)  ## default fit on the shipped data
 	$(PY) -m bayes_gravity fit
@@ -20,8 +20,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench scripts
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
+bench: $(STAMP)  ## benchmarks: start-up, default fit cold/warm, bambi baseline, ADVI (~20 min)
 	$(PY) bench/run_all.py
+
+bench-scale: $(STAMP)  ## scale benchmark: SYNTHETIC 25 / 100 / 200 partners (long)
+	$(PY) bench/run_all.py --case scale
 
 data: $(STAMP)  ## rebuild data/china_central_asia from ../shared/data/raw
 	$(PY) scripts/build_dataset.py

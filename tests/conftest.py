@@ -7,6 +7,8 @@ CLI tests (``test_cli_validate.py``) run the same cases through both front doors
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -570,7 +572,8 @@ def panel(shipped, spec):
     return build_panel(shipped, spec)
 
 
-SMALL_FIT = ["--draws", "300", "--tune", "400", "--chains", "2", "--seed", "7"]
+# --no-compare: the PSIS-LOO comparison refits two models; tests/test_report.py runs it tiny.
+SMALL_FIT = ["--draws", "300", "--tune", "400", "--chains", "2", "--seed", "7", "--no-compare"]
 
 
 @pytest.fixture(scope="session")
@@ -586,3 +589,54 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     code = main(["fit", "--out", str(out), *SMALL_FIT])
     assert code == 0, f"fit exited {code}"
     return out
+
+
+# ---------------------------------------------------------------------------- offline run
+# A fresh interpreter whose sockets refuse to connect: any attempt is printed to stderr (so a
+# library that swallows the error is still caught) and fails.
+NO_NETWORK = """
+import socket, sys
+
+def _refuse(*args, **kwargs):
+    print("NETWORK ACCESS ATTEMPTED", args[:2], file=sys.stderr, flush=True)
+    raise OSError("network access is disabled in this test")
+
+class _LocalOnly(socket.socket):
+    def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
+        if fileno is None and family in (-1, socket.AF_INET, socket.AF_INET6):
+            _refuse(family, type)
+        super().__init__(family, type, proto, fileno)
+
+socket.socket = _LocalOnly
+socket.create_connection = socket.getaddrinfo = socket.gethostbyname = _refuse
+from bayes_gravity.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def run_offline(*argv: str, timeout: float = 1200) -> subprocess.CompletedProcess:
+    """``python -m bayes_gravity ARGV`` in a fresh interpreter with the network disabled."""
+    return subprocess.run(
+        [sys.executable, "-c", NO_NETWORK, *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+
+
+@pytest.fixture(scope="session")
+def offline_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess]:
+    """The ``small_run`` fit again, in a fresh process without network, chains one at a time.
+
+    Same spec, data and seed as ``small_run`` but ``cores = 1`` (``small_run`` samples its two
+    chains in parallel threads): the tables must come out byte-identical
+    (test_reproducibility.py), and nothing may touch the network (test_no_network.py).
+    """
+    folder = tmp_path_factory.mktemp("offline_run")
+    spec = write_spec(folder / "serial.toml", replace={"chains = 4": "chains = 4\ncores = 1"})
+    done = run_offline("fit", str(spec), "--out", str(folder / "run"), *SMALL_FIT)
+    assert done.returncode == 0, f"offline fit exited {done.returncode}:\n{done.stderr}"
+    return folder / "run", done

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bayes_gravity.errors import BayesGravityError, BayesGravityWarning
+from bayes_gravity.errors import BayesGravityError, BayesGravityWarning, ConfigError
 
 if TYPE_CHECKING:  # type-only: the CLI imports heavy modules inside each command
     from bayes_gravity.config import ModelSpec
@@ -42,18 +42,27 @@ SpecArg = Annotated[
 ]
 
 
+# Run folders a command has committed, so an interrupt afterwards is reported truthfully.
+WRITTEN: list[Path] = []
+
+
 def handled(command: Callable[..., int]) -> Callable[..., None]:
     """Map our errors to their exit codes with a message and no traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: object, **kwargs: object) -> None:
+        WRITTEN.clear()
         try:
             code = command(*args, **kwargs)
         except BayesGravityError as err:
             typer.echo(f"error: {err}", err=True)
             code = err.exit_code
-        except KeyboardInterrupt:
-            typer.echo("interrupted: nothing was written", err=True)
+        except KeyboardInterrupt as err:  # say what, if anything, was written
+            if WRITTEN:
+                detail = f"the run in {WRITTEN[-1]} is complete; the steps after it were not done"
+            else:
+                detail = str(err) or "nothing was written"
+            typer.echo(f"interrupted: {detail}", err=True)
             code = 130
         if code:
             raise typer.Exit(code)
@@ -62,11 +71,30 @@ def handled(command: Callable[..., int]) -> Callable[..., None]:
 
 
 def _dataset_for(spec: ModelSpec, spec_path: Path, data: Path | None) -> Dataset:
-    """Load the dataset a spec names (``--data`` overrides it), with the spec's trade file."""
-    from bayes_gravity.config import resolve_data_path
-    from bayes_gravity.data import load_dataset
+    """Load the dataset a spec names (``--data`` overrides it), with the spec's trade file.
 
-    return load_dataset(resolve_data_path(spec, spec_path, data), trade_file=spec.data.trade_file)
+    A folder or trade file the spec names that does not exist, and series the data lack, are
+    spec errors (exit 2) naming the spec key; a broken dataset is a data error (exit 3).
+    """
+    from bayes_gravity.config import check_against_data, resolve_data_path
+    from bayes_gravity.data import SHIPPED_DATA, load_dataset
+
+    folder = resolve_data_path(spec, spec_path, data)
+    if data is None and folder is not None and not folder.is_dir():
+        raise ConfigError(
+            f"{spec_path}: data.path: dataset folder {folder} not found (a relative path is "
+            "relative to the spec's folder)"
+        )
+    where = folder if folder is not None else SHIPPED_DATA
+    if where.is_dir() and not (where / spec.data.trade_file).is_file():
+        found = sorted(p.name for p in where.glob("*.csv"))
+        raise ConfigError(
+            f"{spec_path}: data.trade_file: {spec.data.trade_file!r} is not in {where}; "
+            f"CSV files there: {found}"
+        )
+    dataset = load_dataset(folder, trade_file=spec.data.trade_file)
+    check_against_data(spec, dataset, str(spec_path))
+    return dataset
 
 
 def echo(text: str = "") -> None:
@@ -160,6 +188,14 @@ def fit(
         str | None, typer.Option(help="pymc | nutpie | numpyro | blackjax")
     ] = None,
     strict: Annotated[bool, typer.Option(help="exit 4 when the diagnostics gate fails")] = False,
+    method: Annotated[
+        str,
+        typer.Option(help="nuts | advi | pathfinder (fast approximations, exploration only)"),
+    ] = "nuts",
+    compare: Annotated[
+        bool,
+        typer.Option(help="PSIS-LOO comparison with two gravity models without the index"),
+    ] = True,
 ) -> int:
     """Fit the Bayesian model (default: models/default.toml on the shipped data)."""
     from bayes_gravity.config import MODELS_DIR, load_spec
@@ -185,10 +221,20 @@ def fit(
         chains=chains,
         random_seed=seed,
         nuts_sampler=nuts_sampler,
+        method=method,
     )
     result = summarise(model)
     out_dir = out if out is not None else MODELS_DIR / model_spec.name
     write_run(model, result, out_dir)
+    WRITTEN.append(out_dir)  # from here on, an interrupt no longer means "nothing was written"
+    if method != "nuts":
+        from bayes_gravity.approximate import warning
+
+        echo(f"!!! {warning(method)} !!!")
+        compare = False  # PSIS-LOO needs posterior draws, not an approximation's
+    if compare:
+        _write_comparison(model, out_dir)
+    _write_report(out_dir)
     verdict = format_verdict(result.diagnostics)
     echo(verdict)  # first and last, so a failing gate cannot be missed
     _print_fit_summary(model_spec, result, model.wall_seconds or 0.0)
@@ -196,6 +242,47 @@ def fit(
     echo(f"wrote posterior.nc, {', '.join(result.tables)}, diagnostics.json to {out_dir}")
     if strict and not result.diagnostics["passed"]:
         return 4
+    return 0
+
+
+def _write_comparison(model: object, out_dir: Path) -> None:
+    import time
+
+    from bayes_gravity.comparison import compare_models, write_comparison
+
+    start = time.perf_counter()
+    try:
+        table, pointwise = compare_models(model)  # type: ignore[arg-type]
+    except ValueError as err:
+        _print_warnings([f"model comparison skipped: {err}"])
+        return
+    write_comparison(table, pointwise, out_dir)
+    best = table.iloc[0]
+    echo(
+        f"model comparison (PSIS-LOO): best {best['model']}; "
+        + ", ".join(f"{r.model} {r.elpd_diff:+.1f} (dSE {r.dse:.1f})" for r in table.itertuples())
+        + f"; {time.perf_counter() - start:.1f} s"
+    )
+
+
+def _write_report(run_dir: Path) -> Path:
+    import time
+
+    from bayes_gravity.report import write_report
+
+    start = time.perf_counter()
+    path = write_report(run_dir)
+    echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - start:.1f} s)")
+    return path
+
+
+@app.command()
+@handled
+def report(
+    run: Annotated[Path, typer.Argument(help="run folder written by `fit`")],
+) -> int:
+    """Re-render RUN/report.html from the saved posterior and tables (no refit)."""
+    _write_report(run)
     return 0
 
 
@@ -261,6 +348,42 @@ def prior(
     return 0
 
 
+@app.command()
+@handled
+def scenario(
+    spec: Annotated[Path, typer.Argument(help="scenario TOML (e.g. models/scenarios/*.toml)")],
+    run: Annotated[Path, typer.Option("--run", help="run folder written by `fit`")],
+    data: DataOpt = None,
+    seed: Annotated[int | None, typer.Option(help="seed of the predictive draws")] = None,
+    report: Annotated[bool, typer.Option(help="re-render the run's report afterwards")] = True,
+) -> int:
+    """Posterior predictive trade and potential tiers under a scenario, next to the baseline."""
+    import time
+
+    from bayes_gravity.predict import load_run
+    from bayes_gravity.scenario import load_scenario, rerender_report, write_scenario
+
+    start = time.perf_counter()
+    scenario_spec = load_scenario(spec)
+    model = load_run(run, data)
+    csv_path, json_path, table = write_scenario(scenario_spec, model, run, seed)
+    echo(f"scenario {scenario_spec.name}: {scenario_spec.description}")
+    latest = table[table["year"] == table["year"].max()]
+    for row in latest.itertuples():
+        echo(
+            f"  {row.partner} {row.flow:<6} {row.year}  trade {row.trade_mean / 1e9:7.2f} bn US$ "
+            f"(change {row.delta_mean / 1e9:+.2f} bn)  P(tier change) {row.p_tier_change:.2f}  "
+            f"-> {row.tier}"
+        )
+    echo(f"wrote {csv_path} and {json_path.name} ({time.perf_counter() - start:.1f} s)")
+    if report:
+        start = time.perf_counter()
+        page = rerender_report(run)
+        if page is not None:
+            echo(f"re-rendered {page} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
 @data_app.command("import-wb")
 @handled
 def import_wb(
@@ -286,6 +409,55 @@ def import_wb(
         f"wrote {out}: {len(table)} values, {table['indicator'].nunique()} series, "
         f"{table['iso3'].nunique()} countries"
     )
+    return 0
+
+
+@app.command()
+@handled
+def calibrate(
+    sims: Annotated[int, typer.Option(help="prior draws for simulation-based calibration")] = 100,
+    recovery: Annotated[
+        int, typer.Option(help="recovery replicates (simulated datasets with known values)")
+    ] = 0,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (default: a LocalCluster)")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="LocalCluster worker processes")] = 2,
+    seed: Annotated[int, typer.Option(help="seed of the prior draws / simulations")] = 20240601,
+    out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("docs/validation"),
+) -> int:
+    """Validate the model on SYNTHETIC data: SBC rank checks and parameter recovery (Dask)."""
+    from bayes_gravity import calibration
+    from bayes_gravity.errors import ConfigError
+
+    if sims < 0 or recovery < 0 or workers < 1:
+        raise ConfigError("--sims and --recovery must be >= 0 and --workers >= 1")
+    command = "python -m bayes_gravity calibrate " + " ".join(sys.argv[2:])
+
+    def progress(result: dict) -> None:
+        echo(f"  fit {result.get('sim', result.get('rep'))} done in {result['fit_seconds']:.1f} s")
+
+    if sims:
+        echo(f"SBC: {sims} prior draws on {scheduler or f'a LocalCluster of {workers}'}")
+        sbc = calibration.run_sbc(
+            sims, seed=seed, scheduler=scheduler, n_workers=workers, progress=progress
+        )
+        sbc.command = command
+        paths = calibration.write_sbc(sbc, out)
+        worst = sbc.tests.sort_values("p_value").iloc[0]
+        echo(
+            f"SBC: lowest chi-square p-value {worst['p_value']:.3f} ({worst['quantity']}); "
+            f"median fit {sbc.fits['fit_seconds'].median():.1f} s; wrote "
+            + ", ".join(p.name for p in paths)
+        )
+    if recovery:
+        echo(f"recovery: {recovery} simulated datasets")
+        rec = calibration.run_fixed_recovery(
+            recovery, seed=seed, scheduler=scheduler, n_workers=workers, progress=progress
+        )
+        rec.command = command
+        paths = calibration.write_recovery(rec, out)
+        echo(calibration.recovery_summary_line(rec) + "; wrote " + ", ".join(p.name for p in paths))
     return 0
 
 

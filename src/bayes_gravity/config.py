@@ -9,20 +9,32 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bayes_gravity.errors import ConfigError
+
+if TYPE_CHECKING:  # config must not import the data loader (and its dependencies) at run time
+    from bayes_gravity.data import Dataset
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_SPEC = MODELS_DIR / "default.toml"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No inf/NaN: they would pass range checks, and NaN is saved as null in the run's spec.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataSpec(_Strict):
@@ -60,7 +72,7 @@ class IndexSpec(_Strict):
     indicators: list[IndicatorSpec]
     anchor: str = Field(description="indicator whose loading is constrained positive")
     time_prior: Literal["random_walk", "ar1"] = "random_walk"
-    min_indicators: int = 3
+    min_indicators: int = Field(3, ge=1)
 
     @model_validator(mode="after")
     def _anchor_listed(self) -> IndexSpec:
@@ -131,13 +143,26 @@ class SamplerSpec(_Strict):
     draws: int = Field(1000, gt=0)
     tune: int = Field(1000, ge=0)
     chains: int = Field(4, gt=0)
-    cores: int | None = None
+    cores: int | None = Field(None, gt=0)
     target_accept: float = Field(0.95, gt=0, lt=1)
     random_seed: int = 20240601
     nuts_sampler: Literal["pymc", "nutpie", "numpyro", "blackjax"] = "nutpie"
     nuts: dict[str, Any] = Field(
         default_factory=dict, description="extra NUTS options, passed as pm.sample(nuts=...)"
     )
+
+    @field_validator("nuts")
+    @classmethod
+    def _scalar_options(cls, nuts: dict[str, Any]) -> dict[str, Any]:
+        bad = [
+            key
+            for key, value in nuts.items()
+            if not isinstance(value, bool | int | float | str)
+            or (isinstance(value, float) and not math.isfinite(value))
+        ]
+        if bad:
+            raise ValueError(f"options {bad} must be finite numbers, booleans or strings")
+        return nuts
 
 
 class PotentialSpec(_Strict):
@@ -195,12 +220,12 @@ class PotentialSpec(_Strict):
 class DiagnosticsSpec(_Strict):
     """Thresholds of the diagnostics gate."""
 
-    rhat_max: float = 1.01
-    ess_bulk_min: float = 400
-    ess_tail_min: float = 400
-    divergences_max: int = 0
-    ebfmi_min: float = 0.3
-    pareto_k_max: float = 0.7
+    rhat_max: float = Field(1.01, gt=1, description="R-hat is at least 1: a limit of 1 fails")
+    ess_bulk_min: float = Field(400, gt=0)
+    ess_tail_min: float = Field(400, gt=0)
+    divergences_max: int = Field(0, ge=0)
+    ebfmi_min: float = Field(0.3, gt=0)
+    pareto_k_max: float = Field(0.7, gt=0)
 
 
 class ClassicSpec(_Strict):
@@ -213,7 +238,8 @@ class ClassicSpec(_Strict):
 class ModelSpec(_Strict):
     """A whole model spec (``models/<name>.toml``)."""
 
-    name: str
+    # The name is the run folder's name (models/<name>/): no separators, not hidden, not empty.
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
     description: str = ""
     data: DataSpec = Field(default_factory=DataSpec)
     index: IndexSpec
@@ -308,3 +334,41 @@ def resolve_data_path(spec: ModelSpec, spec_path: Path, override: str | Path | N
         return None
     path = Path(spec.data.path)
     return path if path.is_absolute() else (spec_path.parent / path).resolve()
+
+
+def check_against_data(spec: ModelSpec, data: Dataset, source: str = "<spec>") -> None:
+    """Check that every series and column the spec names exists in the dataset.
+
+    Raises one :class:`ConfigError` (the spec is what is wrong) naming the spec key, the
+    missing code and the closest codes the data do have.
+    """
+    available = sorted(set(data.indicators["indicator"]))
+    indicators = data.path / "indicators.csv"
+
+    def closest(code: str) -> str:
+        near = difflib.get_close_matches(code, available, n=3, cutoff=0.5)
+        if near:
+            return f"closest: {', '.join(near)}"
+        return f"{len(available)} series available (`validate` lists them)"
+
+    problems = []
+    for i, item in enumerate(spec.index.indicators):
+        if item.code not in available:
+            problems.append(
+                f"index.indicators.{i}.code: {item.code!r} is not in {indicators}; "
+                f"{closest(item.code)}"
+            )
+    for i, cov in enumerate(spec.gravity.covariates):
+        if cov.source == "indicator" and cov.indicator not in available:
+            problems.append(
+                f"gravity.covariates.{i}.indicator: covariate {cov.name!r}: {cov.indicator!r} "
+                f"is not in {indicators}; {closest(str(cov.indicator))}"
+            )
+        if cov.source == "pair" and cov.column not in data.pairs.columns:
+            columns = [c for c in data.pairs.columns if c not in ("reporter", "partner")]
+            problems.append(
+                f"gravity.covariates.{i}.column: covariate {cov.name!r}: {cov.column!r} is not "
+                f"a column of {data.path / 'pairs.csv'}; columns: {columns}"
+            )
+    if problems:
+        raise ConfigError(f"{source}: the spec names data that {data.path} does not have", problems)

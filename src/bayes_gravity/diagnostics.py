@@ -126,6 +126,8 @@ def run_checks(
 
 def format_verdict(report: dict[str, Any]) -> str:
     """Multi-line text of the gate, loud when it fails."""
+    if report.get("approximate"):
+        return f"!!! DIAGNOSTICS NOT APPLICABLE: {report['note']} !!!"
     lines = []
     for name, check in report["checks"].items():
         mark = "ok  " if check["passed"] else ("FAIL" if check.get("gates", True) else "warn")

@@ -9,9 +9,15 @@ the attributes, and ``load()`` refuses a file whose spec or data do not match.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import logging
+import platform
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -23,25 +29,90 @@ import pandas as pd
 from bayes_gravity.cbec_index import add_latent_index
 from bayes_gravity.config import ModelSpec, parse_spec
 from bayes_gravity.data import Dataset
-from bayes_gravity.errors import ConfigError, ResultsError
+from bayes_gravity.errors import BayesGravityError, ConfigError, ResultsError
 from bayes_gravity.gravity import LOG_LIKELIHOODS, add_gravity, usable_rows
-from bayes_gravity.io import write_with
+from bayes_gravity.io import finish_commits, write_with
 from bayes_gravity.panel import Panel, build_panel
 
 log = logging.getLogger(__name__)
 
-PACKAGES = ("bayes_gravity", "pymc", "pytensor", "nutpie", "arviz", "numpy", "pandas", "xarray")
+# Prior draws stored with every fit (prior vs posterior and prior predictive in the report).
+PRIOR_DRAWS = 500
+METHODS = ("nuts", "advi", "pathfinder")
+# Packages whose versions can change the numbers: model building and compilation, sampling,
+# summaries, the file format.
+PACKAGES = (
+    "bayes_gravity",
+    "pymc",
+    "pytensor",
+    "nutpie",
+    "numba",
+    "arviz",
+    "arviz-base",
+    "arviz-stats",
+    "numpy",
+    "scipy",
+    "pandas",
+    "xarray",
+    "h5netcdf",
+    "h5py",
+    "pydantic",
+)
 
 
 def package_versions() -> dict[str, str]:
-    """Versions of the packages that determine the numbers."""
-    versions = {}
+    """Versions of Python and of the packages that determine the numbers."""
+    versions = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+@contextmanager
+def refuse_interrupted_sampling() -> Iterator[None]:
+    """Re-raise a Ctrl-C that the sampler swallowed.
+
+    nutpie (and PyMC's own sampler) catch ``KeyboardInterrupt`` and return the draws made so
+    far, which would be saved as if the run were complete. The signal is recorded here and
+    raised again once the sampler returns.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set in the main thread
+        return
+    received: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    except Exception as err:
+        # nutpie may fail a chain instead of returning ("failed to initialize point") when
+        # interrupted: after a Ctrl-C that error is the interrupt, not a bug to report.
+        if received:
+            raise KeyboardInterrupt("sampling was interrupted: nothing was written") from err
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+    if received:
+        raise KeyboardInterrupt("sampling was interrupted: nothing was written")
+
+
+def check_complete(idata: Any, chains: int, draws: int) -> None:
+    """Refuse a posterior with fewer chains or draws than asked for (an aborted sampler)."""
+    sizes = idata["posterior"].sizes
+    got = (int(sizes.get("chain", 0)), int(sizes.get("draw", 0)))
+    if got != (chains, draws):
+        raise BayesGravityError(
+            f"the sampler returned {got[0]} chain(s) x {got[1]} draws, {chains} x {draws} were "
+            "asked for; nothing was written"
+        )
 
 
 @dataclass(frozen=True)
@@ -151,26 +222,88 @@ class GravityModel:
             options["cores"] = min(options["chains"], 2)
         return options
 
-    def fit(self, progressbar: bool = False, **overrides: Any) -> Any:
-        """Sample the posterior (PyMC's ``pm.sample`` options by their own names)."""
-        import pymc as pm
+    def fit(
+        self,
+        progressbar: bool = False,
+        method: str = "nuts",
+        store_prior: bool = True,
+        **overrides: Any,
+    ) -> Any:
+        """Sample the posterior (PyMC's ``pm.sample`` options by their own names).
 
+        ``store_prior`` adds prior draws (``prior``, ``prior_predictive`` groups) for the
+        report's prior checks.
+
+        ``method``: ``"nuts"`` (default) samples the posterior; ``"advi"`` and
+        ``"pathfinder"`` fit a fast approximation for exploration (see
+        :mod:`bayes_gravity.approximate`), marked as such in the DataTree's attributes.
+        """
+        if method not in METHODS:
+            raise ConfigError(f"--method: unknown method {method!r}; choose from {METHODS}")
         if self.model is None:
             self.build()
         options = self.sampler_options(**overrides)
         start = time.perf_counter()
-        if self.spec.coupling == "cut" and self.inputs.panel.index_covariate is not None:  # type: ignore[union-attr]
-            idata = self._fit_cut(options, progressbar)
-        else:
-            with self.model:
-                idata = pm.sample(
-                    **options, progressbar=progressbar, compute_convergence_checks=False
-                )
-                self._add_log_likelihood(idata)
-        self.wall_seconds = time.perf_counter() - start
+        with refuse_interrupted_sampling():
+            if method != "nuts":
+                from bayes_gravity.approximate import fit_approximation
+
+                with self.model:
+                    idata = fit_approximation(method, options)
+                    self._add_log_likelihood(idata)
+            elif self.spec.coupling == "cut" and self.inputs.panel.index_covariate is not None:  # type: ignore[union-attr]
+                idata = self._fit_cut(options, progressbar)
+            else:
+                with self.model:
+                    idata = self._sample(options, progressbar)
+                    check_complete(idata, options["chains"], options["draws"])
+                    self._add_log_likelihood(idata)
+            self.wall_seconds = time.perf_counter() - start
+            if store_prior:
+                self._add_prior(idata, int(options["random_seed"]))
         self.idata = idata
         self._stamp(options)
         return idata
+
+    @staticmethod
+    def _sample(options: dict[str, Any], progressbar: bool) -> Any:
+        """``pm.sample`` in the current model; nutpie through :mod:`nutpie_sampler`.
+
+        The nutpie route reuses PyTensor's on-disk numba cache instead of recompiling the
+        log-density in every process (see that module).
+        """
+        import pymc as pm
+
+        from bayes_gravity import nutpie_sampler
+
+        if options.get("nuts_sampler") == "nutpie":
+            return nutpie_sampler.sample(pm.modelcontext(None), **options, progressbar=progressbar)
+        return pm.sample(**options, progressbar=progressbar, compute_convergence_checks=False)
+
+    def _add_prior(self, idata: Any, seed: int) -> None:
+        """Store prior draws of the parameters and of trade, for the report's prior checks.
+
+        ``PRIOR_DRAWS`` draws of the scalar gravity parameters, the loadings and the observed
+        trade (prior predictive): small next to the posterior, and cheap to sample.
+        """
+        import pymc as pm
+
+        assert self.model is not None
+        names = [
+            n
+            for n in self.model.named_vars
+            if n.startswith(("beta_", "sigma", "intercept", "gamma_shape"))
+            or n in ("nu", "loading")
+        ]
+        # the trade likelihood only: the indicator likelihood is large and not checked here
+        observed = [v.name for v in self.model.observed_RVs if v.name in ("log_trade", "trade")]
+        with self.model:
+            prior = pm.sample_prior_predictive(
+                draws=PRIOR_DRAWS, var_names=[*names, *observed], random_seed=seed
+            )
+        for group in ("prior", "prior_predictive"):
+            if group in prior.children:
+                idata[group] = prior[group]
 
     def _add_log_likelihood(self, idata: Any) -> None:
         import pymc as pm
@@ -194,9 +327,7 @@ class GravityModel:
         import xarray as xr
 
         with self.build_index_model():
-            index_fit = pm.sample(
-                **options, progressbar=progressbar, compute_convergence_checks=False
-            )
+            index_fit = self._sample(options, progressbar)
         index_draws = index_fit["posterior"]["cbec_index"].stack(sample=("chain", "draw"))
         index_draws = index_draws.transpose("sample", "country", "year").values
         n_imp = self.spec.cut_imputations
@@ -208,10 +339,8 @@ class GravityModel:
         for k, pick in enumerate(picks):
             with self.model:
                 pm.set_data({"cbec_index_data": index_draws[pick]})
-                part = pm.sample(
-                    **dict(per_fit, random_seed=int(options["random_seed"]) + k),
-                    progressbar=progressbar,
-                    compute_convergence_checks=False,
+                part = self._sample(
+                    dict(per_fit, random_seed=int(options["random_seed"]) + k), progressbar
                 )
                 self._add_log_likelihood(part)
             part = part.map_over_datasets(
@@ -274,6 +403,7 @@ class GravityModel:
         attrs = {
             "bayes_gravity_spec": json.dumps(self.spec.model_dump(mode="json"), sort_keys=True),
             "spec_hash": self.spec.content_hash(),
+            "inference_method": self.idata.attrs.get("inference_method", "nuts"),
             "data_hash": self.data.content_hash,
             "data_path": str(self.data.path),
             "versions": json.dumps(package_versions(), sort_keys=True),
@@ -290,13 +420,26 @@ class GravityModel:
         """Write the DataTree (with attributes) to netCDF atomically."""
         if self.idata is None:
             raise ResultsError("nothing to save: fit() first")
-        write_with(path, lambda tmp: self.idata.to_netcdf(tmp, engine="h5netcdf"))
+
+        def write(tmp: Path) -> None:
+            self.idata.to_netcdf(tmp, engine="h5netcdf")
+            _stamp_checksum(tmp)
+
+        write_with(path, write)
 
     @classmethod
     def load(cls, path: str | Path, data: Dataset, spec: ModelSpec | None = None) -> GravityModel:
         """Load a saved fit; refuse it if its spec or data hash does not match."""
         idata = read_posterior(path)
-        saved_spec = parse_spec(json.loads(idata.attrs["bayes_gravity_spec"]), str(path))
+        try:
+            saved_spec = parse_spec(json.loads(idata.attrs["bayes_gravity_spec"]), str(path))
+        except (ValueError, TypeError, ConfigError) as err:
+            raise ResultsError(f"{path}: the stored spec is unreadable ({err}); refit") from None
+        if saved_spec.content_hash() != idata.attrs.get("spec_hash"):
+            raise ResultsError(
+                f"{path}: the stored spec hashes to {saved_spec.content_hash()}, not to the "
+                f"recorded spec_hash {idata.attrs.get('spec_hash')}; refit with `fit`"
+            )
         if spec is not None and spec.content_hash() != idata.attrs.get("spec_hash"):
             raise ResultsError(
                 f"{path} was fitted with a different spec (hash {idata.attrs.get('spec_hash')}, "
@@ -319,12 +462,69 @@ def read_posterior(path: str | Path) -> Any:
     import xarray as xr
 
     path = Path(path)
+    try:
+        finish_commits(path.parent)  # a fit killed while renaming its files into place
+    except OSError as err:
+        raise ResultsError(
+            f"{path.parent} holds an interrupted commit that cannot be completed ({err}); refit"
+        ) from None
     if not path.is_file():
         raise ResultsError(f"no posterior at {path}; run `fit` first")
     try:
-        tree = xr.open_datatree(path, engine="h5netcdf").load()
-    except (OSError, ValueError, KeyError) as err:
-        raise ResultsError(f"{path} is not a readable posterior file ({err}); refit") from None
+        with xr.open_datatree(path, engine="h5netcdf") as opened:
+            tree = opened.load()  # in memory: the file is closed again (no handle left open)
+    except Exception as err:  # h5py/h5netcdf/xarray raise many types on a damaged file
+        raise ResultsError(
+            f"{path} is not a readable posterior file ({type(err).__name__}: {err}); refit"
+        ) from None
     if "bayes_gravity_spec" not in tree.attrs or "posterior" not in tree.children:
         raise ResultsError(f"{path} is not a bayes_gravity posterior (attributes missing); refit")
+    stored = tree.attrs.get(CHECKSUM_ATTR)
+    if stored is not None and stored != content_checksum(tree):
+        raise ResultsError(
+            f"{path} is corrupted: its arrays do not match the checksum written with them; refit"
+        )
     return tree
+
+
+CHECKSUM_ATTR = "content_sha256"
+
+
+def _stamp_checksum(path: Path) -> None:
+    """Store the checksum of the arrays as read back from ``path`` (what readers will see).
+
+    Computed on the written file, not on the tree in memory: netCDF changes some dtypes on
+    the way (``None`` messages become NaN, object strings fixed-width).
+    """
+    import h5py
+    import xarray as xr
+
+    with xr.open_datatree(path, engine="h5netcdf") as tree:
+        digest = content_checksum(tree.load())
+    with h5py.File(path, "r+") as handle:
+        handle.attrs[CHECKSUM_ATTR] = digest
+
+
+def content_checksum(tree: Any) -> str:
+    """SHA-256 of every array in a DataTree (names, shapes, values; not the attributes).
+
+    HDF5 checks its metadata but not the array bytes, so damage inside the draws would load
+    silently; this checksum, written with the file, catches it. Values are hashed in a
+    canonical dtype, so the in-memory tree and the one read back from netCDF agree.
+    """
+    digest = hashlib.sha256()
+    for node in sorted(tree.subtree, key=lambda n: n.path):
+        ds = node.to_dataset()
+        for name in sorted(map(str, ds.variables)):
+            values = np.asarray(ds[name].values)
+            digest.update(f"{node.path}/{name}{values.shape}".encode())
+            if values.dtype.kind in "biu":
+                values = values.astype(np.int64)
+            elif values.dtype.kind == "f":
+                values = values.astype(np.float64)
+            else:
+                values = np.asarray([str(v) for v in values.ravel()], dtype=object)
+                digest.update("\x1f".join(values).encode())
+                continue
+            digest.update(np.ascontiguousarray(values).tobytes())
+    return digest.hexdigest()

@@ -12,15 +12,15 @@ Layout of ``models/<spec name>/`` (or ``--out``)::
                        tier_rule
     diagnostics.json   per-check values and an overall "passed"
 
-Files are staged in a temporary folder and each is moved into place atomically, the posterior
-last-but-one and ``diagnostics.json`` last, so a killed run never leaves a half-written file.
+Files are staged in a hidden folder and committed as a set (:func:`bayes_gravity.io.staged_commit`):
+a fit killed at any moment leaves the previous run intact, or (killed during the final renames)
+a commit that the next reader or writer completes. Never a mix of two runs, never half a file.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,9 @@ import pandas as pd
 
 from bayes_gravity.cbec_index import pca_index, rank_summary
 from bayes_gravity.diagnostics import run_checks
+from bayes_gravity.errors import DataError
 from bayes_gravity.gravity import BENCHMARK_DEFINITION, benchmark_level
-from bayes_gravity.io import write_csv, write_json
+from bayes_gravity.io import finish_commits, staged_commit, write_csv, write_json
 from bayes_gravity.model import GravityModel
 from bayes_gravity.potential import posterior_potential
 
@@ -40,6 +41,11 @@ from bayes_gravity.potential import posterior_potential
 INTERNAL = ("_z", "_raw", "_excess", "loading_anchor", "loading_other", "ppml_pointwise")
 RAW_SCALE = ("sigma_index_step", "index_drift", "index_ar1_rho")
 TABLES = ("index.csv", "loadings.csv", "coefficients.csv", "potential.csv")
+# Every file a fit (or its report step) writes: one left over from an earlier run in the same
+# folder is removed when a new run is committed.
+RUN_FILES = (*TABLES, "holdout_2023.csv", "posterior.nc", "diagnostics.json", "report.html")
+
+log = logging.getLogger(__name__)
 
 
 def reported_vars(posterior: Any) -> list[str]:
@@ -178,6 +184,10 @@ def gate(model: GravityModel) -> dict[str, Any]:
     """Run the diagnostics gate; for a cut fit, the worst over imputations and index fit."""
     import xarray as xr
 
+    from bayes_gravity.approximate import gate_not_applicable, is_approximate
+
+    if is_approximate(model.idata):
+        return gate_not_applicable(str(model.idata.attrs["inference_method"]))
     assert model.inputs is not None
     spec = model.spec.diagnostics
     labels = [f"{r.partner} {r.flow} {r.year}" for r in model.inputs.trade.itertuples()]
@@ -235,32 +245,47 @@ def gate(model: GravityModel) -> dict[str, Any]:
 def summarise(model: GravityModel) -> RunResult:
     """Compute every table and the diagnostics gate from a fitted model."""
     diagnostics = gate(model)
-    diagnostics["wall_seconds"] = model.wall_seconds
+    # No wall time here: diagnostics.json judges the draws, so the same seed gives the same
+    # bytes; the time is in posterior.nc's attributes (wall_seconds) and printed by `fit`.
     diagnostics["tier_rule"] = model.spec.potential.describe()
     tables = {"coefficients.csv": coefficient_table(model), "potential.csv": potential_table(model)}
     if model.inputs is not None and model.inputs.panel.index_covariate is not None:
         tables["index.csv"] = index_table(model)
         tables["loadings.csv"] = loadings_table(model)
+    from bayes_gravity.holdout import HOLDOUT_FILE, holdout_table  # imports this module's peers
+
+    try:
+        holdout = holdout_table(model)  # None: the dataset has no holdout figures
+    except DataError as err:  # a covariate gap in the holdout year must not sink the fit
+        log.warning("holdout check skipped: %s", err)
+        holdout = None
+    if holdout is not None:
+        tables[HOLDOUT_FILE] = holdout
     return RunResult(tables=tables, diagnostics=diagnostics)
 
 
+def _commit_order(names: list[str]) -> list[str]:
+    """Tables first, then the posterior, ``diagnostics.json`` last (readers look at it first)."""
+    return sorted(names, key=lambda n: (n == "posterior.nc", n == "diagnostics.json", n))
+
+
 def write_run(model: GravityModel, result: RunResult, out: Path) -> list[Path]:
-    """Write the posterior, the tables and diagnostics.json into ``out`` (atomically)."""
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    with tempfile.TemporaryDirectory(prefix=".staging-", dir=out) as staging:
-        stage = Path(staging)
+    """Write the posterior, the tables and diagnostics.json into ``out`` as one commit.
+
+    Outputs of an earlier run in ``out`` that this run does not produce (e.g. ``index.csv``
+    after a spec without the index) are removed in the same commit, and so is the earlier
+    ``report.html``: a file of another run must not be read as part of this one.
+    """
+    names = [*result.tables, "posterior.nc", "diagnostics.json"]
+    with staged_commit(out, _commit_order, remove=[*RUN_FILES, *names]) as stage:
         model.save(stage / "posterior.nc")
         for name, frame in result.tables.items():
             write_csv(stage / name, frame)
         write_json(stage / "diagnostics.json", result.diagnostics)
-        order = [*result.tables, "posterior.nc", "diagnostics.json"]
-        for name in order:
-            shutil.move(stage / name, out / name)  # same filesystem: an atomic rename
-            written.append(out / name)
-    return written
+    return [out / name for name in _commit_order(names)]
 
 
 def read_diagnostics(run_dir: Path) -> dict[str, Any]:
     """Read the saved diagnostics verdict of a run folder."""
+    finish_commits(run_dir)
     return json.loads((run_dir / "diagnostics.json").read_text(encoding="utf-8"))

@@ -1,0 +1,209 @@
+"""Render bench/results.json as bench/RESULTS.md: machine, one table per case, verdicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BUSY = 1.0  # load average per core above which a timing is marked as taken on a busy machine
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _met(value: Any) -> str:
+    return "**met**" if value else "**not met**"
+
+
+def _load(row: dict[str, Any], cores: int) -> str:
+    load = row.get("load_at_start")
+    if load is None:
+        return "-"
+    mark = " (busy)" if load / max(cores, 1) > BUSY else ""
+    return f"{load:.2f}{mark}"
+
+
+def render(payload: dict[str, Any]) -> str:
+    """Return the Markdown text of a results payload."""
+    m = payload["machine"]
+    cases = payload["cases"]
+    cores = int(m["cores_available"])
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench` / `bench/run_all.py` (do not edit by hand). Every step runs in",
+        "a fresh process; wall time includes interpreter start, imports and compilation. Peak",
+        "memory is the largest resident set of a single process (GNU time). *Cold*: PyTensor's",
+        "compile directory (C and numba caches) and numba's cache start empty; *warm*: reused.",
+        "Load = 1-minute load average when the step started; *(busy)* marks load above the",
+        "number of cores, where timings are inflated by other work. Where the time goes and",
+        "what bounds each target: `bench/PROFILE.md`.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {m['cpu']}, {cores} cores available, {m['memory_gb']} GB RAM",
+        f"- {m['os']}, Python {m['python']}",
+        "- " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+        "",
+    ]
+    if "startup" in cases:
+        c = cases["startup"]
+        lines += [
+            f"## Start-up (measured {c['measured_at']}, load {c['load_average_at_start']})",
+            "",
+            "| command | wall s (best of 3) | target | verdict |",
+            "|---|---|---|---|",
+        ]
+        for name in ("help", "validate"):
+            r = c[name]
+            lines.append(
+                f"| `{name}` | {_f(r['wall_seconds'], 2)} | <= {r['target_seconds']:.0f} s "
+                f"| {_met(r['met'])} |"
+            )
+        lines += [
+            "",
+            f"Heavy modules imported by `validate`: {c['heavy_imports_in_validate'] or 'none'}.",
+            "",
+        ]
+    if "default" in cases:
+        c = cases["default"]
+        lines += [
+            f"## Default fit on the shipped data (measured {c['measured_at']})",
+            "",
+            f"`{c['command']}` (joint model, 4 chains, {c['options']['draws']} draws).",
+            "",
+            "| run | wall s | fit s (build+compile+sample) | sampling s | comparison s | report s "
+            "| min ESS bulk / tail | min ESS / wall s | max R-hat | divergences | mean tree depth "
+            "| peak MB | gate | load | target | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for label in ("cold", "warm"):
+            r = c[label]
+            lines.append(
+                f"| {label} | {_f(r['wall_seconds'])} | {_f(r.get('fit_seconds'))} "
+                f"| {_f(r.get('sampling_seconds'))} | {_f(r.get('comparison_seconds'))} "
+                f"| {_f(r.get('report_seconds'))} "
+                f"| {_f(r['min_ess_bulk'], 0)} / {_f(r['min_ess_tail'], 0)} "
+                f"| {_f(r['min_ess_per_wall_second'])} | {_f(r['max_rhat'], 3)} "
+                f"| {_f(r.get('divergences'))} | {_f(r.get('mean_tree_depth'), 2)} "
+                f"| {_f(r['peak_mb'], 0)} | {'passed' if r['gate_passed'] else 'FAILED'} "
+                f"| {_load(r, cores)} | <= {r['target_seconds']:.0f} s | {_met(r['met'])} |"
+            )
+        post = c.get("postfit", {})
+        if post:
+            lines += [
+                "",
+                "| command on the warm run | wall s | target | verdict |",
+                "|---|---|---|---|",
+            ]
+            for name, r in post.items():
+                err = f" ({r['error'][0]})" if r.get("error") else ""
+                lines.append(
+                    f"| `{name}` | {_f(r['wall_seconds'])} | <= {r['target_seconds']:.0f} s "
+                    f"| {_met(r['met'])}{err} |"
+                )
+        lines.append("")
+    if "baseline" in cases:
+        c = cases["baseline"]
+        lines += [
+            f"## Gravity-only model: ours vs bambi's default fit (measured {c['measured_at']})",
+            "",
+            f"Same rows and priors; {c['chains']} chains x {c['draws']} draws after {c['tune']} "
+            "tuning steps each. Ours: nutpie through PyTensor's cached numba functions; bambi: "
+            "`bmb.Model(...).fit()` (PyMC's NUTS). Fresh process each, after a 10-draw warm-up run "
+            "of each (compiled code cached).",
+            "",
+            "| fit | wall s | sampling s | min ESS bulk / tail | min ESS / wall s | max R-hat "
+            "| divergences | peak MB | load |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for task in ("gravity-ours", "gravity-bambi"):
+            r = c[task]
+            lines.append(
+                f"| {task} | {_f(r['wall_seconds'])} | {_f(r.get('sampling_seconds'))} "
+                f"| {_f(r['min_ess_bulk'], 0)} / {_f(r['min_ess_tail'], 0)} "
+                f"| {_f(r['min_ess_per_wall_second'])} | {_f(r['max_rhat'], 3)} "
+                f"| {_f(r.get('divergences'))} | {_f(r['peak_mb'], 0)} | {_load(r, cores)} |"
+            )
+        a = c["agreement"]
+        lines += [
+            "",
+            f"Ratio of min-ESS per wall second, ours / bambi: **{c['ess_per_second_ratio']:.2f}** "
+            f"(target >= {c['target_ratio']:.0f}). Posterior means: largest difference "
+            f"{a['max_z']:.2f} joint MC standard errors ({a['worst']}); same posterior: "
+            f"{_f(a['same_posterior'])}. Verdict: {_met(c['met'])}.",
+            "",
+        ]
+    if "approx" in cases:
+        c = cases["approx"]
+        lines += [
+            f"## Approximate methods against NUTS (measured {c['measured_at']})",
+            "",
+            "Error of each coefficient's posterior mean in NUTS posterior sds, the ratio of "
+            "posterior sds (approximate / NUTS), and the largest absolute error of the index.",
+            "",
+            "| method | wall s | max / median mean error (NUTS sd) | worst term | sd ratio min / "
+            "median | index max abs error | labelled approximate |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for method in ("advi", "pathfinder"):
+            r = c.get(method)
+            if r is None:
+                continue
+            if "error" in r:
+                lines.append(f"| {method} | - | not run: {r['error']} | | | | |")
+                continue
+            lines.append(
+                f"| {method} | {_f(r['wall_seconds'])} "
+                f"| {_f(r['max_mean_error_in_nuts_sd'], 2)} / "
+                f"{_f(r['median_mean_error_in_nuts_sd'], 2)} | {r['worst_term']} "
+                f"| {_f(r['sd_ratio_min'], 2)} / {_f(r['sd_ratio_median'], 2)} "
+                f"| {_f(r['index_max_abs_error'], 2)} | {_f(r['labelled_approximate'])} |"
+            )
+        lines.append("")
+    if "scale" in cases:
+        c = cases["scale"]
+        lines += [
+            f"## Scale: SYNTHETIC China panel (measured {c['measured_at']})",
+            "",
+            f"Default model, years {c['years']}, indicators {c['missing_share']} missing per "
+            "country and indicator (`bayes_gravity.simulate`), `fit --no-compare`, "
+            f"{c['options']['draws']} draws x 4 chains. Target: <= 600 s and <= 4096 MB, gate "
+            "passed.",
+            "",
+            "| partners | trade rows | wall s | sampling s | min ESS bulk | max R-hat "
+            "| divergences | mean tree depth | peak MB | gate | load | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in c["runs"]:
+            if "error" in r:
+                lines.append(
+                    f"| {r['partners']} | {r['trade_rows']} | {_f(r['wall_seconds'])} "
+                    f"| failed: {r['error']} | | | | | {_f(r['peak_mb'], 0)} | | | |"
+                )
+                continue
+            lines.append(
+                f"| {r['partners']} | {r['trade_rows']} | {_f(r['wall_seconds'])} "
+                f"| {_f(r.get('sampling_seconds'))} | {_f(r['min_ess_bulk'], 0)} "
+                f"| {_f(r['max_rhat'], 3)} | {_f(r.get('divergences'))} "
+                f"| {_f(r.get('mean_tree_depth'), 2)} | {_f(r['peak_mb'], 0)} "
+                f"| {'passed' if r['gate_passed'] else 'FAILED'} | {_load(r, cores)} "
+                f"| {_met(r['met'])} |"
+            )
+        if "wall_time_exponent" in c:
+            lines += [
+                "",
+                f"Wall time grows as partners^{c['wall_time_exponent']:.2f} over the measured "
+                "range.",
+            ]
+        lines.append("")
+    notes = payload.get("notes")
+    if notes:
+        lines += ["## Notes", "", notes, ""]
+    return "\n".join(lines)
