@@ -181,9 +181,12 @@ def test_internet_points_are_shares_and_openness_is_relative(model, predictor: P
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
-def test_shipped_scenarios_run_end_to_end(path: Path, run_copy: Path, model) -> None:
+def test_shipped_scenarios_run_end_to_end(path: Path, run_copy: Path, model, capsys) -> None:
     scenario = load_scenario(path)
     assert main(["scenario", str(path), "--run", str(run_copy), "--no-report"]) == 0
+    # the small fit fails the gate: the scenario output must say so, first and last
+    out = capsys.readouterr().out
+    assert out.count("DIAGNOSTICS FAILED") == 2, out[:500]
     table = pd.read_csv(run_copy / "scenarios" / f"{scenario.name}.csv")
     assert list(table.columns[: len(COLUMNS)]) == COLUMNS
     probs = table[["p_reshaping", "p_expansion", "p_huge"]].sum(axis=1)

@@ -360,13 +360,18 @@ def scenario(
     """Posterior predictive trade and potential tiers under a scenario, next to the baseline."""
     import time
 
+    from bayes_gravity.diagnostics import format_verdict
     from bayes_gravity.predict import load_run
+    from bayes_gravity.runs import read_diagnostics
     from bayes_gravity.scenario import load_scenario, rerender_report, write_scenario
 
     start = time.perf_counter()
     scenario_spec = load_scenario(spec)
     model = load_run(run, data)
     csv_path, json_path, table = write_scenario(scenario_spec, model, run, seed)
+    # The scenario's tiers stand on the fit: its verdict goes first and last, as in `fit`.
+    verdict = format_verdict(read_diagnostics(run))
+    echo(verdict)
     echo(f"scenario {scenario_spec.name}: {scenario_spec.description}")
     latest = table[table["year"] == table["year"].max()]
     for row in latest.itertuples():
@@ -375,6 +380,7 @@ def scenario(
             f"(change {row.delta_mean / 1e9:+.2f} bn)  P(tier change) {row.p_tier_change:.2f}  "
             f"-> {row.tier}"
         )
+    echo(verdict)
     echo(f"wrote {csv_path} and {json_path.name} ({time.perf_counter() - start:.1f} s)")
     if report:
         start = time.perf_counter()
