@@ -224,6 +224,23 @@ def test_fit_on_another_region(other_region_dataset, tmp_path, mock_pymc_sample)
     assert "DEU" in set(index["iso3"])
 
 
+def test_failed_report_keeps_the_saved_run(tmp_path, mock_pymc_sample, monkeypatch, capsys) -> None:
+    import bayes_gravity.report
+
+    def broken(run_dir: Path) -> Path:
+        raise RuntimeError("renderer broke")
+
+    monkeypatch.setattr(bayes_gravity.report, "write_report", broken)
+    out = tmp_path / "out"
+    args = ["fit", "--out", str(out), "--draws", "20", "--chains", "2", "--no-compare"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "report.html was not written (RuntimeError: renderer broke)" in err
+    assert "Traceback" not in err
+    assert read_posterior(out / "posterior.nc") is not None
+    assert (out / "potential.csv").is_file() and not (out / "report.html").exists()
+
+
 def test_misspelt_prior_name_is_a_spec_error(tmp_path: Path) -> None:
     spec_path = write_spec(
         tmp_path / "typo.toml",

@@ -234,7 +234,17 @@ def fit(
         compare = False  # PSIS-LOO needs posterior draws, not an approximation's
     if compare:
         _write_comparison(model, out_dir)
-    _write_report(out_dir)
+    try:
+        _write_report(out_dir)
+        report_failed = False
+    except Exception as err:  # the run is saved and valid; only its report is missing
+        report_failed = True
+        _print_warnings(
+            [
+                f"report.html was not written ({type(err).__name__}: {err}); the run itself "
+                f"is saved: re-render with `python -m bayes_gravity report {out_dir}`"
+            ]
+        )
     verdict = format_verdict(result.diagnostics)
     echo(verdict)  # first and last, so a failing gate cannot be missed
     _print_fit_summary(model_spec, result, model.wall_seconds or 0.0)
@@ -242,7 +252,7 @@ def fit(
     echo(f"wrote posterior.nc, {', '.join(result.tables)}, diagnostics.json to {out_dir}")
     if strict and not result.diagnostics["passed"]:
         return 4
-    return 0
+    return 1 if report_failed else 0
 
 
 def _write_comparison(model: object, out_dir: Path) -> None:
