@@ -640,3 +640,11 @@ def offline_run(
     done = run_offline("fit", str(spec), "--out", str(folder / "run"), *SMALL_FIT)
     assert done.returncode == 0, f"offline fit exited {done.returncode}:\n{done.stderr}"
     return folder / "run", done
+
+
+@pytest.fixture
+def run_copy(small_run: Path, tmp_path: Path) -> Path:
+    """A private copy of the session's small run, for tests that write into a run folder."""
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    return run

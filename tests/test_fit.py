@@ -8,7 +8,6 @@ fit's gate is measured by ``make run`` and the slow suite).
 from __future__ import annotations
 
 import json
-import shutil
 from functools import partial
 from pathlib import Path
 
@@ -145,9 +144,8 @@ def test_truncated_posterior_is_refused(small_run: Path, tmp_path: Path) -> None
         read_posterior(tmp_path / "missing.nc")
 
 
-def test_rerun_keeps_previous_results_when_fit_fails(small_run: Path, tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    shutil.copytree(small_run, run)
+def test_rerun_keeps_previous_results_when_fit_fails(run_copy: Path) -> None:
+    run = run_copy
     before = {p.name: p.read_bytes() for p in run.iterdir()}
     # an invalid option fails before anything is written
     assert main(["fit", "--out", str(run), "--nuts-sampler", "nonsense"]) == 2

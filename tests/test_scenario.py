@@ -8,7 +8,6 @@ with exit code 2, a clear message and nothing written.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,13 +52,6 @@ def model(small_run: Path):
 @pytest.fixture(scope="module")
 def predictor(model) -> Predictor:
     return Predictor(model)
-
-
-@pytest.fixture
-def run_copy(small_run: Path, tmp_path: Path) -> Path:
-    out = tmp_path / "run"
-    shutil.copytree(small_run, out)
-    return out
 
 
 def write_toml(path: Path, text: str) -> Path:

@@ -302,13 +302,28 @@ def _describe(err: dict[str, Any], model: type[BaseModel]) -> str:
     return f"{loc}: {err['msg']} (got {err.get('input')!r})"
 
 
+def validate_as[M: BaseModel](model: type[M], raw: dict[str, Any], source: str, what: str) -> M:
+    """Validate ``raw`` as ``model``; raise :class:`ConfigError` listing every problem."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        problems = [_describe(dict(e), model) for e in err.errors()]
+        raise ConfigError(f"{source}: invalid {what}", problems) from None
+
+
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """Read a TOML file; a missing or unparsable file is a :class:`ConfigError`."""
+    if not path.is_file():
+        raise ConfigError(f"{what} file not found: {path}")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+
+
 def parse_spec(raw: dict[str, Any], source: str = "<spec>") -> ModelSpec:
     """Validate a spec dictionary; raise :class:`ConfigError` listing every problem."""
-    try:
-        return ModelSpec.model_validate(raw)
-    except ValidationError as err:
-        problems = [_describe(dict(e), ModelSpec) for e in err.errors()]
-        raise ConfigError(f"{source}: invalid model spec", problems) from None
+    return validate_as(ModelSpec, raw, source, "model spec")
 
 
 def load_spec(path: str | Path | None = None) -> tuple[ModelSpec, Path]:
@@ -317,13 +332,7 @@ def load_spec(path: str | Path | None = None) -> tuple[ModelSpec, Path]:
     Returns the spec and its path (relative data paths resolve against the spec's folder).
     """
     spec_path = Path(path) if path is not None else DEFAULT_SPEC
-    if not spec_path.is_file():
-        raise ConfigError(f"spec file not found: {spec_path}")
-    try:
-        raw = tomllib.loads(spec_path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{spec_path}: not valid TOML ({err})") from None
-    return parse_spec(raw, str(spec_path)), spec_path
+    return parse_spec(read_toml(spec_path, "spec"), str(spec_path)), spec_path
 
 
 def resolve_data_path(spec: ModelSpec, spec_path: Path, override: str | Path | None) -> Path | None:

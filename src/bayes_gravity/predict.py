@@ -40,6 +40,7 @@ from bayes_gravity.errors import ConfigError, DataError, ResultsError
 from bayes_gravity.gravity import LOG_LIKELIHOODS, UNIT
 from bayes_gravity.model import GravityModel, read_posterior
 from bayes_gravity.panel import _transform  # the exact transform the panel applies
+from bayes_gravity.runs import stack_draws
 
 POSTERIOR_FILE = "posterior.nc"
 KEYS = ["partner", "flow", "year"]
@@ -178,12 +179,6 @@ def covariate_rows(model: GravityModel, keys: pd.DataFrame) -> tuple[pd.DataFram
 # ---------------------------------------------------------------------------- draws
 
 
-def _stack(dataset: Any, name: str) -> np.ndarray:
-    """Draws of ``name`` with chain and draw flattened into the first axis (chain-major)."""
-    da = dataset[name].stack(sample=("chain", "draw")).transpose("sample", ...)
-    return np.asarray(da.values, dtype=float)
-
-
 @dataclass(frozen=True)
 class Prediction:
     """Per-draw results for a set of rows: arrays of shape (sample, row)."""
@@ -226,7 +221,7 @@ class Predictor:
             "gamma_shape",
         ]
         names += [n for n in optional if n in posterior.data_vars]
-        self.draws = {n: _stack(posterior, n) for n in names}
+        self.draws = {n: stack_draws(posterior, n) for n in names}
         self.n_draws = len(self.draws["intercept"])
         self._check_coords(posterior)
 
@@ -262,7 +257,7 @@ class Predictor:
                 np.arange(self.posterior.sizes["chain"]), self.posterior.sizes["draw"]
             )
             pick = picks[chains // per]
-        return {n: _stack(source, n)[pick] for n in names if n in source.data_vars}
+        return {n: stack_draws(source, n)[pick] for n in names if n in source.data_vars}
 
     def index_cube(self, last_year: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
         """Index draws (sample, country, year) for the fitted years, projected to ``last_year``.

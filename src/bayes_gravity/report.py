@@ -27,14 +27,16 @@ import pandas as pd
 
 from bayes_gravity.errors import ResultsError
 from bayes_gravity.gravity import BENCHMARK_DEFINITION
+from bayes_gravity.holdout import COLUMNS as HOLDOUT_COLUMNS
+from bayes_gravity.holdout import HOLDOUT_FILE
 from bayes_gravity.io import write_text
 from bayes_gravity.model import GravityModel
+from bayes_gravity.scenario import COLUMNS as SCENARIO_COLUMNS
+from bayes_gravity.scenario import SCENARIO_DIR
 
 log = logging.getLogger(__name__)
 
 REPORT_FILE = "report.html"
-HOLDOUT_FILE = "holdout_2023.csv"
-SCENARIO_DIR = "scenarios"
 # Thinned draws for figures and derived summaries: enough for 5 %/95 % quantiles to 2 digits.
 MAX_DRAWS = 2000
 DPI = 90
@@ -148,6 +150,23 @@ def _plain_log_axis(axes: Any, subs: tuple[float, ...] = (1.0,)) -> None:
         ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _partner_flow_grid(
+    partners: list[str], row_height: float
+) -> tuple[Any, Any, list[tuple[str, str, Any]]]:
+    """One row of panels per partner, exports left and imports right, sharing the years."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        len(partners), 2, figsize=(11, row_height * len(partners)), squeeze=False, sharex=True
+    )
+    cells = [
+        (partner, flow, axes[i, j])
+        for i, partner in enumerate(partners)
+        for j, flow in enumerate(("export", "import"))
+    ]
+    return fig, axes, cells
 
 
 def _reporter_label(model: GravityModel) -> str:
@@ -509,42 +528,38 @@ def _checks_section(inp: ReportInputs, rng: np.random.Generator) -> Section:
     reporter = _reporter_label(inp.model)
     pairs = trade[["partner", "flow"]].drop_duplicates().sort_values(["partner", "flow"])
     partners = sorted(pairs["partner"].unique())
-    fig, axes = plt.subplots(
-        len(partners), 2, figsize=(11, 2.0 * len(partners)), squeeze=False, sharex=True
-    )
-    for i, partner in enumerate(partners):
-        for j, flow in enumerate(("export", "import")):
-            ax = axes[i, j]
-            mask = ((trade["partner"] == partner) & (trade["flow"] == flow)).to_numpy()
-            if not mask.any():
-                ax.axis("off")
-                continue
-            years = trade.loc[mask, "year"].to_numpy()
-            order = np.argsort(years)
-            yrs = years[order]
-            q = quant[:, mask][:, order] / 1e9
-            ax.fill_between(yrs, q[0], q[4], color="#9ecae1", label="90 % predictive")
-            ax.fill_between(yrs, q[1], q[3], color="#3182bd", label="50 % predictive")
-            if prior_q is not None:
-                pq = prior_q[:, mask][:, order] / 1e9
-                ax.plot(yrs, pq[0], ":", color="0.4", label="prior 90 %")
-                ax.plot(yrs, pq[1], ":", color="0.4")
-            ax.plot(
-                yrs,
-                trade.loc[mask, "value_usd"].to_numpy()[order] / 1e9,
-                "o",
-                ms=3,
-                color="k",
-                label="observed",
-            )
-            ax.set_yscale("log")
-            ax.set_title(f"{reporter} {flow}s, partner {partner}", fontsize=9)
-            ax.set_ylabel("US$ bn (log)", fontsize=8)
-            ax.tick_params(labelsize=8)
-            if prior_q is not None:
-                lo = max(q[0].min() / 20, pq[0].min())
-                hi = min(q[4].max() * 20, pq[1].max())
-                ax.set_ylim(lo, hi)
+    fig, axes, cells = _partner_flow_grid(partners, row_height=2.0)
+    for partner, flow, ax in cells:
+        mask = ((trade["partner"] == partner) & (trade["flow"] == flow)).to_numpy()
+        if not mask.any():
+            ax.axis("off")
+            continue
+        obs_years = trade.loc[mask, "year"].to_numpy()
+        order = np.argsort(obs_years)
+        yrs = obs_years[order]
+        q = quant[:, mask][:, order] / 1e9
+        ax.fill_between(yrs, q[0], q[4], color="#9ecae1", label="90 % predictive")
+        ax.fill_between(yrs, q[1], q[3], color="#3182bd", label="50 % predictive")
+        if prior_q is not None:
+            pq = prior_q[:, mask][:, order] / 1e9
+            ax.plot(yrs, pq[0], ":", color="0.4", label="prior 90 %")
+            ax.plot(yrs, pq[1], ":", color="0.4")
+        ax.plot(
+            yrs,
+            trade.loc[mask, "value_usd"].to_numpy()[order] / 1e9,
+            "o",
+            ms=3,
+            color="k",
+            label="observed",
+        )
+        ax.set_yscale("log")
+        ax.set_title(f"{reporter} {flow}s, partner {partner}", fontsize=9)
+        ax.set_ylabel("US$ bn (log)", fontsize=8)
+        ax.tick_params(labelsize=8)
+        if prior_q is not None:
+            lo = max(q[0].min() / 20, pq[0].min())
+            hi = min(q[4].max() * 20, pq[1].max())
+            ax.set_ylim(lo, hi)
     axes[0, 0].legend(fontsize=7, loc="lower right")
     _year_axis(axes)
     _plain_log_axis(axes)
@@ -817,23 +832,19 @@ def _potential_section(inp: ReportInputs, classic: Any) -> Section:
     reporter = _reporter_label(inp.model)
     pairs = pot[["partner", "flow"]].drop_duplicates()
     partners = sorted(pairs["partner"].unique())
-    fig, axes = plt.subplots(
-        len(partners), 2, figsize=(11, 1.9 * len(partners)), sharex=True, squeeze=False
-    )
-    for i, partner in enumerate(partners):
-        for j, flow in enumerate(("export", "import")):
-            ax = axes[i, j]
-            part = pot[(pot["partner"] == partner) & (pot["flow"] == flow)].sort_values("year")
-            if part.empty:
-                ax.axis("off")
-                continue
-            ax.fill_between(part["year"], part["ratio_lo"], part["ratio_hi"], color="#c6dbef")
-            ax.plot(part["year"], part["ratio_mean"], color="#08306b")
-            ax.axhline(hi, color=TIER_COLOURS["reshaping"], ls="--", lw=1)
-            ax.axhline(lo, color=TIER_COLOURS["huge"], ls="--", lw=1)
-            ax.set_yscale("log")
-            ax.set_title(f"{reporter} {flow}s, partner {partner}", fontsize=9)
-            ax.tick_params(labelsize=8)
+    fig, axes, cells = _partner_flow_grid(partners, row_height=1.9)
+    for partner, flow, ax in cells:
+        part = pot[(pot["partner"] == partner) & (pot["flow"] == flow)].sort_values("year")
+        if part.empty:
+            ax.axis("off")
+            continue
+        ax.fill_between(part["year"], part["ratio_lo"], part["ratio_hi"], color="#c6dbef")
+        ax.plot(part["year"], part["ratio_mean"], color="#08306b")
+        ax.axhline(hi, color=TIER_COLOURS["reshaping"], ls="--", lw=1)
+        ax.axhline(lo, color=TIER_COLOURS["huge"], ls="--", lw=1)
+        ax.set_yscale("log")
+        ax.set_title(f"{reporter} {flow}s, partner {partner}", fontsize=9)
+        ax.tick_params(labelsize=8)
     axes[0, 0].set_ylabel("ratio (log)", fontsize=8)
     _year_axis(axes)
     _plain_log_axis(axes, subs=(1.0, 3.0))
@@ -978,20 +989,7 @@ def _holdout_section(inp: ReportInputs) -> Section:
         )
         return sec
     table = pd.read_csv(path)
-    required = {
-        "partner",
-        "flow",
-        "year",
-        "actual",
-        "pred_median",
-        "lo50",
-        "hi50",
-        "lo90",
-        "hi90",
-        "in50",
-        "in90",
-    }
-    missing = sorted(required - set(table.columns))
+    missing = sorted(set(HOLDOUT_COLUMNS) - {"note"} - set(table.columns))
     if missing:
         sec.warnings.append(f"{path.name} lacks column(s) {missing}; not shown.")
         return sec
@@ -1062,16 +1060,7 @@ def _scenarios_section(inp: ReportInputs) -> Section:
                 )
             except json.JSONDecodeError:
                 description = f"({meta_path.name} unreadable)"
-        needed = {
-            "partner",
-            "flow",
-            "year",
-            "trade_mean",
-            "trade_lo",
-            "trade_hi",
-            "delta_mean",
-            "p_tier_change",
-        }
+        needed = set(SCENARIO_COLUMNS)
         if not needed <= set(table.columns):
             sec.warnings.append(
                 f"{path.name} lacks column(s) {sorted(needed - set(table.columns))}"

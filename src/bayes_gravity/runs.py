@@ -54,13 +54,14 @@ def reported_vars(posterior: Any) -> list[str]:
     return [n for n in names if not n.endswith(INTERNAL) and n not in RAW_SCALE]
 
 
-def _stack(posterior: Any, name: str) -> np.ndarray:
-    """Draws of ``name`` with chain and draw flattened into the first axis."""
-    da = posterior[name]
-    return np.asarray(da.stack(sample=("chain", "draw")).transpose("sample", ...).values)
+def stack_draws(posterior: Any, name: str) -> np.ndarray:
+    """Draws of ``name`` with chain and draw flattened into the first axis (chain-major)."""
+    da = posterior[name].stack(sample=("chain", "draw")).transpose("sample", ...)
+    return np.asarray(da.values, dtype=float)
 
 
-def _interval(values: np.ndarray, ci_prob: float) -> tuple[np.ndarray, np.ndarray]:
+def interval(values: np.ndarray, ci_prob: float) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed ``ci_prob`` interval over the draw axis (axis 0)."""
     tail = (1 - ci_prob) / 2
     return np.quantile(values, tail, axis=0), np.quantile(values, 1 - tail, axis=0)
 
@@ -76,8 +77,8 @@ def index_table(model: GravityModel) -> pd.DataFrame:
     assert model.inputs is not None
     panel = model.inputs.panel
     posterior = index_posterior(model)
-    draws = _stack(posterior, "cbec_index")  # sample, country, year
-    lo, hi = _interval(draws, model.spec.ci_prob)
+    draws = stack_draws(posterior, "cbec_index")  # sample, country, year
+    lo, hi = interval(draws, model.spec.ci_prob)
     table = pd.DataFrame(
         {
             "iso3": np.repeat(panel.countries, len(panel.years)),
@@ -96,8 +97,8 @@ def loadings_table(model: GravityModel) -> pd.DataFrame:
     assert model.inputs is not None
     panel = model.inputs.panel
     posterior = index_posterior(model)
-    draws = _stack(posterior, "loading")
-    lo, hi = _interval(draws, model.spec.ci_prob)
+    draws = stack_draws(posterior, "loading")
+    lo, hi = interval(draws, model.spec.ci_prob)
     codes = [str(c) for c in posterior["loading"].coords["indicator"].values]
     dims = {i.code: i.dimension for i in panel.indicator_specs}
     pca = pca_index(
@@ -135,8 +136,8 @@ def coefficient_table(model: GravityModel) -> pd.DataFrame:
     ess = az.ess(model.idata, var_names=names, method="bulk")
     rows = []
     for name in names:
-        draws = _stack(posterior, name)
-        lo, hi = _interval(draws, model.spec.ci_prob)
+        draws = stack_draws(posterior, name)
+        lo, hi = interval(draws, model.spec.ci_prob)
         rows.append(
             {
                 "term": name.removeprefix("beta_"),

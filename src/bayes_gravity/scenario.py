@@ -38,22 +38,34 @@ the share of draws whose tier differs from the same draw's baseline tier.
 from __future__ import annotations
 
 import difflib
-import tomllib
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bayes_gravity.config import _describe  # the "did you mean" rendering of model specs
+from bayes_gravity.config import read_toml, validate_as
 from bayes_gravity.errors import ConfigError
 from bayes_gravity.io import write_csv, write_json
 from bayes_gravity.model import GravityModel
 from bayes_gravity.potential import TIERS, potential_ratio, tier_codes, tier_probabilities
-from bayes_gravity.predict import KEYS, Predictor, covariate_rows, quantiles, run_seed
+from bayes_gravity.predict import KEYS, Predictor, covariate_rows, run_seed
+from bayes_gravity.runs import interval
 
 SCENARIO_DIR = "scenarios"
+# Every scenario CSV starts with these columns (extras follow: baseline, delta interval, tiers).
+COLUMNS = [
+    *KEYS,
+    "trade_mean",
+    "trade_lo",
+    "trade_hi",
+    "delta_mean",
+    "p_reshaping",
+    "p_expansion",
+    "p_huge",
+    "p_tier_change",
+]
 SEED_OFFSET = 7919  # scenario noise must not reuse the sampler's stream
 TRADE_MEAN_DEFINITION = (
     "trade_mean: posterior mean of expected trade given each draw (log likelihoods: "
@@ -112,23 +124,13 @@ class ScenarioSpec(_Strict):
 
 def parse_scenario(raw: dict[str, object], source: str = "<scenario>") -> ScenarioSpec:
     """Validate a scenario dictionary; raise :class:`ConfigError` listing every problem."""
-    try:
-        return ScenarioSpec.model_validate(raw)
-    except ValidationError as err:
-        problems = [_describe(dict(e), ScenarioSpec) for e in err.errors()]
-        raise ConfigError(f"{source}: invalid scenario", problems) from None
+    return validate_as(ScenarioSpec, raw, source, "scenario")
 
 
 def load_scenario(path: str | Path) -> ScenarioSpec:
     """Read and validate a scenario TOML file."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"scenario file not found: {path}")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: not valid TOML ({err})") from None
-    return parse_scenario(raw, str(path))
+    return parse_scenario(read_toml(path, "scenario"), str(path))
 
 
 # ---------------------------------------------------------------------------- checks
@@ -316,15 +318,15 @@ def run_scenario(
 
     potential = model.spec.potential
     held = base.trade if actual is None else np.broadcast_to(actual, base.trade.shape)
-    base_codes = tier_codes(potential_ratio(held, base.benchmark, potential), potential)
+    base_ratio = potential_ratio(held, base.benchmark, potential)
+    base_codes = tier_codes(base_ratio, potential)
     ratio = potential_ratio(held, changed.benchmark, potential)
     codes = tier_codes(ratio, potential)
     probs = tier_probabilities(ratio, potential, axis=0)
-    base_probs = tier_probabilities(potential_ratio(held, base.benchmark, potential), potential)
-    tail = (1 - model.spec.ci_prob) / 2
-    trade_lo, trade_hi = quantiles(changed.trade, [tail, 1 - tail])
+    base_probs = tier_probabilities(base_ratio, potential)
+    trade_lo, trade_hi = interval(changed.trade, model.spec.ci_prob)
     delta = changed.level - base.level
-    delta_lo, delta_hi = quantiles(delta, [tail, 1 - tail])
+    delta_lo, delta_hi = interval(delta, model.spec.ci_prob)
     table = rows[KEYS].copy()
     table["trade_mean"] = changed.level.mean(axis=0)
     table["trade_lo"] = trade_lo
