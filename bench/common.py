@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+TIMED_OUT = -999  # return code of a step stopped by its timeout
 PACKAGES = ("bayes_gravity", "pymc", "pytensor", "nutpie", "numba", "bambi", "arviz", "numpy")
 
 
@@ -103,11 +105,15 @@ class Measured:
             raise RuntimeError(f"{' '.join(self.command)} exited {self.returncode}:\n{tail}")
 
 
-def run_measured(command: list[str], env: dict[str, str] | None = None) -> Measured:
+def run_measured(
+    command: list[str], env: dict[str, str] | None = None, timeout: float | None = None
+) -> Measured:
     """Run ``command`` in a child process; measure wall time and peak resident memory.
 
     The peak comes from GNU time (see :func:`timed_command`): the largest resident set of
     the child or of any process it waited for (the largest single process, not a sum).
+    After ``timeout`` seconds the child is killed (SIGINT first, then SIGKILL) and the
+    result has return code ``TIMED_OUT``.
     """
     load = load_average()[0]
     start = time.perf_counter()
@@ -121,11 +127,22 @@ def run_measured(command: list[str], env: dict[str, str] | None = None) -> Measu
             env=env,
             cwd=ROOT,
             text=True,
+            start_new_session=True,  # its own process group, for the timeout's signal
         ) as proc,
     ):
-        stdout, stderr = proc.communicate()
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+            code = proc.returncode
+        except subprocess.TimeoutExpired:
+            # SIGINT to the group (GNU time and the fit): the fit's own clean exit
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                stdout, stderr = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                stdout, stderr = proc.communicate()
+            code = TIMED_OUT
         wall = time.perf_counter() - start
-        code = proc.returncode
     peak = _peak_from_output(stderr)
     noise = ("PEAK_KB=", "Command exited with non-zero status")
     stderr = "\n".join(line for line in stderr.splitlines() if not line.startswith(noise))
@@ -206,6 +223,11 @@ def run_metrics(run_dir: Path) -> dict[str, Any]:
     out = sampler_metrics(tree, names)
     diagnostics = json.loads((run_dir / "diagnostics.json").read_text())
     out["gate_passed"] = bool(diagnostics["passed"])
+    out["failing_checks_worst"] = {
+        name: check.get("worst")
+        for name, check in diagnostics["checks"].items()
+        if not check["passed"] and check.get("worst")
+    }
     out["fit_seconds"] = float(tree.attrs.get("wall_seconds", np.nan))
     return out
 

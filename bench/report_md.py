@@ -173,29 +173,41 @@ def render(payload: dict[str, Any]) -> str:
             f"## Scale: SYNTHETIC China panel (measured {c['measured_at']})",
             "",
             f"Default model, years {c['years']}, indicators {c['missing_share']} missing per "
-            "country and indicator (`bayes_gravity.simulate`), `fit --no-compare`, "
-            f"{c['options']['draws']} draws x 4 chains. Target: <= 600 s and <= 4096 MB, gate "
-            "passed.",
+            "country and indicator (`bayes_gravity.simulate`), `fit --no-compare --no-report`, "
+            f"{c['options']['draws']} draws x 4 chains, compile caches empty at the first size. "
+            "Target: <= 600 s and <= 4096 MB, gate passed. A fit still running after "
+            f"{_f(c.get('timeout_seconds'))} s is stopped (SIGINT) and listed as unfinished.",
             "",
-            "| partners | trade rows | wall s | sampling s | min ESS bulk | max R-hat "
-            "| divergences | mean tree depth | peak MB | gate | load | verdict |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| partners | trade rows | wall s | fit s (build + compile + sample) | sampling s "
+            "| min ESS bulk | max R-hat | divergences | mean tree depth | peak MB | gate | load "
+            "| verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in c["runs"]:
             if "error" in r:
                 lines.append(
                     f"| {r['partners']} | {r['trade_rows']} | {_f(r['wall_seconds'])} "
-                    f"| failed: {r['error']} | | | | | {_f(r['peak_mb'], 0)} | | | |"
+                    f"| {r['error']} | | | | | | {_f(r['peak_mb'], 0)} | | {_load(r, cores)} "
+                    "| **not met** |"
                 )
                 continue
             lines.append(
                 f"| {r['partners']} | {r['trade_rows']} | {_f(r['wall_seconds'])} "
-                f"| {_f(r.get('sampling_seconds'))} | {_f(r['min_ess_bulk'], 0)} "
+                f"| {_f(r.get('fit_seconds'))} | {_f(r.get('sampling_seconds'))} "
+                f"| {_f(r['min_ess_bulk'], 0)} "
                 f"| {_f(r['max_rhat'], 3)} | {_f(r.get('divergences'))} "
                 f"| {_f(r.get('mean_tree_depth'), 2)} | {_f(r['peak_mb'], 0)} "
                 f"| {'passed' if r['gate_passed'] else 'FAILED'} | {_load(r, cores)} "
                 f"| {_met(r['met'])} |"
             )
+        worst = [
+            f"{r['partners']} partners: "
+            + ", ".join(f"{k} {v}" for k, v in r["failing_checks_worst"].items())
+            for r in c["runs"]
+            if r.get("failing_checks_worst")
+        ]
+        if worst:
+            lines += ["", "Worst quantity of each failing check: " + "; ".join(worst) + "."]
         if "wall_time_exponent" in c:
             lines += [
                 "",

@@ -42,6 +42,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--partners", type=int, nargs="+", default=[25, 100, 200])
     parser.add_argument(
+        "--scale-timeout",
+        type=float,
+        default=1800.0,
+        help="scale case: stop a fit unfinished after this many seconds (3x the target)",
+    )
+    parser.add_argument(
         "--no-compare",
         dest="compare",
         action="store_false",

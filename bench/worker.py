@@ -43,7 +43,8 @@ def main(argv: list[str]) -> int:
         model = GravityModel(baseline_spec(spec), data)
         model.build()
         assert model.inputs is not None
-        tree = model.fit(draws=draws, tune=tune, chains=chains)
+        # no prior draws: bambi's fit() does not make them either
+        tree = model.fit(draws=draws, tune=tune, chains=chains, store_prior=False)
         params = gravity_parameters(tree, model.inputs.panel.observed_covariates)
         sampling = float(tree["posterior"].attrs.get("sampling_time", float("nan")))
     elif task == "gravity-bambi":

@@ -239,6 +239,22 @@ def test_failed_report_keeps_the_saved_run(tmp_path, mock_pymc_sample, monkeypat
     assert (out / "potential.csv").is_file() and not (out / "report.html").exists()
 
 
+def test_refit_without_report_or_comparison_leaves_nothing_of_the_earlier_run(
+    tmp_path, mock_pymc_sample
+) -> None:
+    out = tmp_path / "out"
+    (out / "scenarios").mkdir(parents=True)
+    earlier = ["report.html", "comparison.csv", "comparison_pointwise.csv", "scenarios/x.csv"]
+    for name in earlier:
+        (out / name).write_text("of an earlier posterior\n", encoding="utf-8")
+    args = ["fit", "--out", str(out), "--draws", "20", "--chains", "2", "--no-compare"]
+    assert main([*args, "--no-report"]) == 0
+    assert (out / "potential.csv").is_file()
+    # none of them may be read as part of this run
+    assert not any((out / name).exists() for name in earlier)
+    assert not (out / "scenarios").exists()
+
+
 def test_misspelt_prior_name_is_a_spec_error(tmp_path: Path) -> None:
     spec_path = write_spec(
         tmp_path / "typo.toml",

@@ -194,3 +194,30 @@ def test_comparison_scores_the_same_observations(small_run: Path, tmp_path: Path
     assert "PSIS-LOO comparison" in body and "gravity_no_index" in body
     model.idata.attrs["wall_seconds"] = 1.0  # as if refitted into the same folder
     assert read_comparison(run, model.idata) is None, "a stale comparison was accepted"
+
+
+def test_large_panels_show_the_largest_partners_and_say_so() -> None:
+    """Beyond MAX_PARTNER_PANELS, per-partner figures keep the largest partners by trade."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from bayes_gravity.report import MAX_PARTNER_PANELS, Section, _shown_partners
+
+    n = MAX_PARTNER_PANELS + 3
+    partners = [f"P{i:02d}" for i in range(n)]
+    # partner i trades i+1 (both flows): the smallest three are P00, P01, P02
+    trade = pd.DataFrame(
+        {
+            "partner": partners * 2,
+            "value_usd": [float(i + 1) for i in range(n)] * 2,
+        }
+    )
+    inp = SimpleNamespace(model=SimpleNamespace(inputs=SimpleNamespace(trade=trade)))
+    sec = Section("x", "x")
+    shown = _shown_partners(inp, partners, sec)  # type: ignore[arg-type]
+    assert shown == partners[3:]
+    assert len(sec.notes) == 1 and f"{MAX_PARTNER_PANELS} largest of {n}" in sec.notes[0]
+    few = Section("y", "y")
+    assert _shown_partners(inp, partners[:5], few) == partners[:5]  # type: ignore[arg-type]
+    assert few.notes == []

@@ -39,6 +39,23 @@ def test_cached_nutpie_log_density_equals_pymc() -> None:
     assert np.allclose(grad, dlogp), (grad, dlogp)
 
 
+def test_log_density_releases_the_gil_and_has_its_own_cache_key() -> None:
+    """Two chains can evaluate the log-density at once; a plain cached build is not reused."""
+    import pymc as pm
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
+
+    from bayes_gravity.nutpie_sampler import nogil_numba_mode
+
+    with pm.Model() as model:
+        mu = pm.Normal("mu", 0.0, 1.0)
+        pm.Normal("y", mu, 1.0, observed=np.array([0.5, 1.5]))
+    fn = pm.pytensorf.compile([model.value_vars[0]], model.logp(), mode=nogil_numba_mode())
+    jitted = fn.vm.jit_fn
+    assert jitted.targetoptions.get("nogil") is True
+    assert CACHED_SRC_FUNCTIONS[jitted.py_func].endswith("_nogil")
+    assert np.isclose(fn(np.array(0.3)), model.compile_logp()({"mu": np.array(0.3)}))
+
+
 def test_cached_nutpie_samples_a_known_posterior() -> None:
     import pymc as pm
 

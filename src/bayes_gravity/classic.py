@@ -24,7 +24,7 @@ import pandas as pd
 from bayes_gravity.cbec_index import PCAIndex, pca_index
 from bayes_gravity.config import ModelSpec
 from bayes_gravity.data import Dataset
-from bayes_gravity.io import write_csv
+from bayes_gravity.io import staged_commit, write_csv
 from bayes_gravity.panel import Panel, build_panel
 from bayes_gravity.potential import classify, potential_ratio
 
@@ -154,15 +154,14 @@ def run_classic(data: Dataset, spec: ModelSpec) -> ClassicResult:
 
 
 def write_classic(result: ClassicResult, out: Path) -> list[Path]:
-    """Write index.csv, coefficients.csv, potential.csv and pca_weights.csv atomically."""
+    """Write index.csv, coefficients.csv, potential.csv and pca_weights.csv as one set."""
     files = {
         "index.csv": result.index.scores,
         "coefficients.csv": result.coefficients,
         "potential.csv": result.potential,
         "pca_weights.csv": result.index.weights,
     }
-    paths = []
-    for name, frame in files.items():
-        write_csv(out / name, frame)
-        paths.append(out / name)
-    return paths
+    with staged_commit(out, lambda names: names) as stage:  # the four files as one set
+        for name, frame in files.items():
+            write_csv(stage / name, frame)
+    return [out / name for name in files]

@@ -196,6 +196,10 @@ def fit(
         bool,
         typer.Option(help="PSIS-LOO comparison with two gravity models without the index"),
     ] = True,
+    report: Annotated[
+        bool,
+        typer.Option(help="render RUN/report.html (later: `python -m bayes_gravity report RUN`)"),
+    ] = True,
 ) -> int:
     """Fit the Bayesian model (default: models/default.toml on the shipped data)."""
     from bayes_gravity.config import MODELS_DIR, load_spec
@@ -234,9 +238,10 @@ def fit(
         compare = False  # PSIS-LOO needs posterior draws, not an approximation's
     if compare:
         _write_comparison(model, out_dir)
+    report_failed = False
     try:
-        _write_report(out_dir)
-        report_failed = False
+        if report:
+            _write_report(out_dir)
     except Exception as err:  # the run is saved and valid; only its report is missing
         report_failed = True
         _print_warnings(

@@ -136,7 +136,11 @@ def finish_commits(folder: str | Path) -> list[str]:
                 continue
             raise
         for name in manifest["remove"]:
-            (folder / name).unlink(missing_ok=True)
+            stale = folder / name
+            if stale.is_dir():  # e.g. scenarios/ of an earlier posterior
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
         for name in manifest["files"]:
             try:
                 os.replace(commit / name, folder / name)

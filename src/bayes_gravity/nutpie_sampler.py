@@ -8,25 +8,62 @@ functions it generates on disk (``pytensor.config.base_compiledir``/numba, keyed
 graph), so loading them in a later process takes about a second.
 
 This module gives nutpie those cached functions through its Python-function interface
-(``nutpie.compiled_pyfunc.from_pyfunc``), as nutpie's own JAX backend does. The calls hold
-the GIL, so the chains' threads take turns evaluating the log-density: sampling uses about
-one core. The sampler, its settings and the
+(``nutpie.compiled_pyfunc.from_pyfunc``), as nutpie's own JAX backend does. Each call enters
+Python, but the numba functions are built with ``nogil=True`` (under their own cache key), so
+two chains' threads can evaluate the log-density at the same time: on the shipped data
+sampling took 35 s with it against 47 s without (4 x 2500 iterations, quiet 2-core machine,
+identical draws). The sampler, its settings and the
 returned DataTree are nutpie's, patched the way ``pm.sample`` patches them (constant and
 observed data, sampling time), so the rest of the package cannot tell the two paths apart.
 
-Cost of the indirection: one Python call per gradient (about 10-30 microseconds).
+Cost of the indirection: one Python call per gradient. Measured on the shipped data: 56 us
+inside the log-density and about 40 us in nutpie's Python-function plumbing per gradient.
 """
 
 from __future__ import annotations
 
 import time
+import types
 from typing import Any
 
 import numpy as np
+from pytensor.compile.mode import NUMBA, Mode
+from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
+from pytensor.link.numba.dispatch.basic import numba_njit
+from pytensor.link.numba.linker import NumbaLinker
 
 # First-call compile (cold cache) and load (warm cache) times of the last compile in this
 # process, for the benchmarks.
 LAST_COMPILE: dict[str, float] = {}
+
+
+class NogilNumbaLinker(NumbaLinker):
+    """PyTensor's numba linker, with the final function compiled ``nogil=True``.
+
+    PyTensor compiles every graph into one final numba function, cached on disk under a key
+    of the graph. numba's cache index does not tell a ``nogil`` build from a plain one, so the
+    ``nogil`` build is registered under its own key (the graph's key + ``_nogil``): a plain
+    build cached by other code is never loaded in its place.
+    """
+
+    def jit_compile(self, fn_and_cache: Any) -> Any:
+        """Compile the graph's final function ``nogil=True``, cached under its own key."""
+        fn, _ = fn_and_cache
+        py_func = fn.py_func
+        key = CACHED_SRC_FUNCTIONS.get(py_func)
+        if key is None:  # a graph PyTensor cannot cache: plain nogil compile
+            return numba_njit(py_func, final_function=True, nogil=True)
+        twin = types.FunctionType(
+            py_func.__code__, py_func.__globals__, py_func.__name__, py_func.__defaults__
+        )
+        twin.__source__ = getattr(py_func, "__source__", None)  # type: ignore[attr-defined]
+        CACHED_SRC_FUNCTIONS[twin] = f"{key}_nogil"
+        return numba_njit(twin, final_function=True, cache=True, nogil=True)
+
+
+def nogil_numba_mode() -> Mode:
+    """PyTensor's NUMBA mode (same rewrites) with :class:`NogilNumbaLinker`."""
+    return Mode(linker=NogilNumbaLinker(), optimizer=NUMBA.provided_optimizer)
 
 
 def compile_model(model: Any) -> Any:
@@ -49,7 +86,7 @@ def compile_model(model: Any) -> Any:
     # private helper of nutpie 0.16 (the same call its numba and JAX backends make)
     n_dim, _, logp_pt, expand_pt, initial_point, shape_info, reparameterized = ncp._make_functions(
         model,
-        mode="NUMBA",
+        mode=nogil_numba_mode(),
         compute_grad=True,
         join_expanded=False,
         pymc_initial_point_fn=initial,
@@ -130,6 +167,7 @@ def sample(
         cores=cores or min(chains, 2),
         seed=int(random_seed),
         progress_bar=progressbar,
+        save_warmup=False,  # as pm.sample's discard_tuned_samples: tuning draws are not kept
         **options,
     )
     patch_nutpie_idata(idata, model, sampling_time=time.time() - start)

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 REPORT_FILE = "report.html"
 # Thinned draws for figures and derived summaries: enough for 5 %/95 % quantiles to 2 digits.
 MAX_DRAWS = 2000
+MAX_PARTNER_PANELS = 12  # per-partner figures beyond this show the largest partners by trade
 DPI = 90
 TIER_COLOURS = {"reshaping": "#1b7837", "expansion": "#f1a340", "huge": "#b2182b"}
 TIER_LABELS = {
@@ -167,6 +168,26 @@ def _partner_flow_grid(
         for j, flow in enumerate(("export", "import"))
     ]
     return fig, axes, cells
+
+
+def _shown_partners(inp: ReportInputs, partners: list[str], sec: Section) -> list[str]:
+    """``partners``, or the ``MAX_PARTNER_PANELS`` largest by total trade (noted in ``sec``).
+
+    A figure with a panel or bar per partner is unreadable and slow to draw for a large
+    panel (200 partners); the section's tables still list every partner.
+    """
+    if len(partners) <= MAX_PARTNER_PANELS:
+        return partners
+    assert inp.model.inputs is not None
+    totals = inp.model.inputs.trade.groupby("partner")["value_usd"].sum()
+    largest = totals.reindex(partners).fillna(0.0).sort_values(ascending=False, kind="stable")
+    note = (
+        f"Per-partner figures show the {MAX_PARTNER_PANELS} largest of {len(partners)} partners "
+        "by total trade; the tables list every partner."
+    )
+    if note not in sec.notes:
+        sec.notes.append(note)
+    return sorted(largest.index[:MAX_PARTNER_PANELS])
 
 
 def _reporter_label(model: GravityModel) -> str:
@@ -480,8 +501,17 @@ def _checks_section(inp: ReportInputs, rng: np.random.Generator) -> Section:
             pri = np.asarray(prior[name].values).ravel()
             lo, hi = np.quantile(np.concatenate([post, pri]), [0.005, 0.995])
             bins = np.linspace(lo, hi, 50)
-            ax.hist(pri, bins=bins, density=True, color="0.7", label="prior")
-            ax.hist(post, bins=bins, density=True, color="#2166ac", alpha=0.7, label="posterior")
+            # one filled outline per histogram, not 50 bar patches: same picture, faster
+            ax.hist(pri, bins=bins, density=True, histtype="stepfilled", color="0.7", label="prior")
+            ax.hist(
+                post,
+                bins=bins,
+                density=True,
+                histtype="stepfilled",
+                color="#2166ac",
+                alpha=0.7,
+                label="posterior",
+            )
             ax.set_title(name, fontsize=10)
             ax.set_yticks([])
         for ax in axes.ravel()[len(shown) :]:
@@ -527,7 +557,7 @@ def _checks_section(inp: ReportInputs, rng: np.random.Generator) -> Section:
     )
     reporter = _reporter_label(inp.model)
     pairs = trade[["partner", "flow"]].drop_duplicates().sort_values(["partner", "flow"])
-    partners = sorted(pairs["partner"].unique())
+    partners = _shown_partners(inp, sorted(pairs["partner"].unique()), sec)
     fig, axes, cells = _partner_flow_grid(partners, row_height=2.0)
     for partner, flow, ax in cells:
         mask = ((trade["partner"] == partner) & (trade["flow"] == flow)).to_numpy()
@@ -605,17 +635,19 @@ def _index_section(inp: ReportInputs, classic: Any, rng: np.random.Generator) ->
     countries = list(panel.countries)
     years = np.asarray(panel.years)
     q = np.quantile(draws, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
+    shown = set(_shown_partners(inp, list(panel.partners), sec)) | set(panel.reporters)
+    fans = [(c, country) for c, country in enumerate(countries) if country in shown]
     ncol = 3
-    nrow = int(np.ceil(len(countries) / ncol))
+    nrow = int(np.ceil(len(fans) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(12, 2.6 * nrow), sharey=True, squeeze=False)
-    for ax, (c, country) in zip(axes.ravel(), enumerate(countries), strict=False):
+    for ax, (c, country) in zip(axes.ravel(), fans, strict=False):
         ax.fill_between(years, q[0, c], q[4, c], color="#c6dbef", label="90 %")
         ax.fill_between(years, q[1, c], q[3, c], color="#6baed6", label="50 %")
         ax.plot(years, q[2, c], color="#08306b", label="median")
         ax.set_title(country, fontsize=10)
         ax.tick_params(labelsize=8)
         ax.axhline(0, color="0.6", lw=0.5)
-    for ax in axes.ravel()[len(countries) :]:
+    for ax in axes.ravel()[len(fans) :]:
         ax.axis("off")
     axes[0, 0].legend(fontsize=8, loc="upper left")
     axes[0, 0].set_ylabel("index (sd units)", fontsize=8)
@@ -627,18 +659,19 @@ def _index_section(inp: ReportInputs, classic: Any, rng: np.random.Generator) ->
     last = draws[:, members, -1]
     ranks = (-last).argsort(axis=1).argsort(axis=1) + 1  # 1 = highest index
     probs = np.stack([(ranks == r).mean(axis=0) for r in range(1, len(members) + 1)], axis=1)
-    fig, ax = plt.subplots(figsize=(9, 0.5 * len(members) + 1.2))
-    left = np.zeros(len(members))
-    cmap = plt.get_cmap("viridis", len(members))
-    for r in range(len(members)):
-        ax.barh(panel.partners, probs[:, r], left=left, color=cmap(r), label=f"rank {r + 1}")
-        left += probs[:, r]
-    ax.set_xlim(0, 1)
-    ax.set_xlabel(f"posterior probability of each rank in {years[-1]} (1 = most developed)")
-    ax.legend(fontsize=8, ncol=len(members), loc="lower center", bbox_to_anchor=(0.5, 1.0))
-    ax.invert_yaxis()
-    fig.tight_layout()
-    sec.figure(_figure_uri(fig), f"Rank probabilities among the partners in {years[-1]}.")
+    if len(members) <= MAX_PARTNER_PANELS:  # a colour per rank: readable for a few partners
+        fig, ax = plt.subplots(figsize=(9, 0.5 * len(members) + 1.2))
+        left = np.zeros(len(members))
+        cmap = plt.get_cmap("viridis", len(members))
+        for r in range(len(members)):
+            ax.barh(panel.partners, probs[:, r], left=left, color=cmap(r), label=f"rank {r + 1}")
+            left += probs[:, r]
+        ax.set_xlim(0, 1)
+        ax.set_xlabel(f"posterior probability of each rank in {years[-1]} (1 = most developed)")
+        ax.legend(fontsize=8, ncol=len(members), loc="lower center", bbox_to_anchor=(0.5, 1.0))
+        ax.invert_yaxis()
+        fig.tight_layout()
+        sec.figure(_figure_uri(fig), f"Rank probabilities among the partners in {years[-1]}.")
     first = int(np.argmax(probs[:, 0]))
     sec.notes.append(
         f"Most likely first in {years[-1]}: {panel.partners[first]} with probability "
@@ -831,7 +864,7 @@ def _potential_section(inp: ReportInputs, classic: Any) -> Section:
         hi, lo = 1 / hi, 1 / lo
     reporter = _reporter_label(inp.model)
     pairs = pot[["partner", "flow"]].drop_duplicates()
-    partners = sorted(pairs["partner"].unique())
+    partners = _shown_partners(inp, sorted(pairs["partner"].unique()), sec)
     fig, axes, cells = _partner_flow_grid(partners, row_height=1.9)
     for partner, flow, ax in cells:
         part = pot[(pot["partner"] == partner) & (pot["flow"] == flow)].sort_values("year")
@@ -856,11 +889,12 @@ def _potential_section(inp: ReportInputs, classic: Any) -> Section:
         f"actual/predicted), red dashed {lo:.3g}.",
     )
     latest = pot.loc[pot.groupby(["partner", "flow"])["year"].idxmax()].reset_index(drop=True)
-    labels = [f"{r.partner} {r.flow} {r.year}" for r in latest.itertuples()]
-    fig, ax = plt.subplots(figsize=(10, 0.4 * len(latest) + 1.5))
-    left = np.zeros(len(latest))
+    bars = latest[latest["partner"].isin(partners)]
+    labels = [f"{r.partner} {r.flow} {r.year}" for r in bars.itertuples()]
+    fig, ax = plt.subplots(figsize=(10, 0.4 * len(bars) + 1.5))
+    left = np.zeros(len(bars))
     for tier in ("reshaping", "expansion", "huge"):
-        values = latest[f"p_{tier}"].to_numpy(dtype=float)
+        values = bars[f"p_{tier}"].to_numpy(dtype=float)
         ax.barh(labels, values, left=left, color=TIER_COLOURS[tier], label=TIER_LABELS[tier])
         left += values
     ax.set_xlim(0, 1)

@@ -43,7 +43,18 @@ RAW_SCALE = ("sigma_index_step", "index_drift", "index_ar1_rho")
 TABLES = ("index.csv", "loadings.csv", "coefficients.csv", "potential.csv")
 # Every file a fit (or its report step) writes: one left over from an earlier run in the same
 # folder is removed when a new run is committed.
-RUN_FILES = (*TABLES, "holdout_2023.csv", "posterior.nc", "diagnostics.json", "report.html")
+# Everything a run folder holds. A new fit removes what it does not replace: files written
+# after the commit (comparison, report, scenarios) belong to the posterior they came from.
+RUN_FILES = (
+    *TABLES,
+    "holdout_2023.csv",
+    "posterior.nc",
+    "diagnostics.json",
+    "report.html",
+    "comparison.csv",
+    "comparison_pointwise.csv",
+    "scenarios",
+)
 
 log = logging.getLogger(__name__)
 

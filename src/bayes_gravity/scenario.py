@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bayes_gravity.config import read_toml, validate_as
 from bayes_gravity.errors import ConfigError
-from bayes_gravity.io import write_csv, write_json
+from bayes_gravity.io import staged_commit, write_csv, write_json
 from bayes_gravity.model import GravityModel
 from bayes_gravity.potential import TIERS, potential_ratio, tier_codes, tier_probabilities
 from bayes_gravity.predict import KEYS, Predictor, covariate_rows, run_seed
@@ -386,9 +386,16 @@ def write_scenario(
         },
         "rows": len(table),
     }
-    write_csv(csv_path, table)
-    write_json(json_path, meta)
+    # committed as a pair: never a new table beside the description of an older one
+    with staged_commit(out, _json_last) as stage:
+        write_csv(stage / csv_path.name, table)
+        write_json(stage / json_path.name, meta)
     return csv_path, json_path, table
+
+
+def _json_last(names: list[str]) -> list[str]:
+    """Rename order of a scenario's files: its description after its table."""
+    return sorted(names, key=lambda name: name.endswith(".json"))
 
 
 def rerender_report(run_dir: Path) -> Path | None:
