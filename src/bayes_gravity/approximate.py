@@ -48,7 +48,7 @@ def fit_approximation(method: str, options: dict[str, Any]) -> Any:
         except ImportError:
             raise ConfigError(
                 "--method pathfinder needs the pymc-extras package, which is not installed; "
-                "use --method advi (or install pymc-extras)"
+                "use --method advi (pymc-extras 0.15.1, the newest release, requires pymc<6.4)"
             ) from None
         tree = pmx.fit(method="pathfinder", num_draws=n_draws, random_seed=seed)
         detail = "multi-path Pathfinder (pymc-extras)"

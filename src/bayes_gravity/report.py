@@ -481,11 +481,14 @@ def _checks_section(inp: ReportInputs, rng: np.random.Generator) -> Section:
     from bayes_gravity.predict import Predictor
 
     sec = Section("checks", dict(SECTIONS)["checks"])
+    assert inp.model.inputs is not None
+    n_partners = len(inp.model.inputs.panel.partners)
     sec.intro.append(
         "Prior vs posterior: how far the data moved each key coefficient from its prior. A "
-        "posterior that looks like its prior is identified by the prior, not the data (with one "
-        "reporter and five partners this is expected for distance and contiguity, which take "
-        "five values and overlap with the partner effects)."
+        "posterior that looks like its prior is identified by the prior, not the data. Pair "
+        "covariates (distance, contiguity) take one value per partner, here "
+        f"{n_partners}, and overlap with the partner effects: with few partners they are "
+        "expected to stay close to their priors."
     )
     tree = inp.model.idata
     posterior = tree["posterior"].to_dataset()
@@ -524,7 +527,6 @@ def _checks_section(inp: ReportInputs, rng: np.random.Generator) -> Section:
             "This run stores no prior draws (fitted before they were saved): refit to see the "
             "prior vs posterior and prior predictive checks."
         )
-    assert inp.model.inputs is not None
     trade = inp.model.inputs.trade.reset_index(drop=True)
     predictor = Predictor(inp.model)
     index = None
