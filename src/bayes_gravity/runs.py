@@ -41,20 +41,7 @@ from bayes_gravity.potential import posterior_potential
 INTERNAL = ("_z", "_raw", "_excess", "loading_anchor", "loading_other", "ppml_pointwise")
 RAW_SCALE = ("sigma_index_step", "index_drift", "index_ar1_rho")
 TABLES = ("index.csv", "loadings.csv", "coefficients.csv", "potential.csv")
-# Every file a fit (or its report step) writes: one left over from an earlier run in the same
-# folder is removed when a new run is committed.
-# Everything a run folder holds. A new fit removes what it does not replace: files written
-# after the commit (comparison, report, scenarios) belong to the posterior they came from.
-RUN_FILES = (
-    *TABLES,
-    "holdout_2023.csv",
-    "posterior.nc",
-    "diagnostics.json",
-    "report.html",
-    "comparison.csv",
-    "comparison_pointwise.csv",
-    "scenarios",
-)
+RUN_FILES = (*TABLES, "posterior.nc", "diagnostics.json")
 
 log = logging.getLogger(__name__)
 
@@ -281,15 +268,26 @@ def _commit_order(names: list[str]) -> list[str]:
     return sorted(names, key=lambda n: (n == "posterior.nc", n == "diagnostics.json", n))
 
 
+def _files_of_a_run() -> list[str]:
+    """Every file a run folder can hold: this module's, and those written beside them."""
+    # imported here: these modules import this one
+    from bayes_gravity.comparison import COMPARISON_FILE, POINTWISE_FILE
+    from bayes_gravity.holdout import HOLDOUT_FILE
+    from bayes_gravity.report import REPORT_FILE
+    from bayes_gravity.scenario import SCENARIO_DIR
+
+    return [*RUN_FILES, HOLDOUT_FILE, COMPARISON_FILE, POINTWISE_FILE, REPORT_FILE, SCENARIO_DIR]
+
+
 def write_run(model: GravityModel, result: RunResult, out: Path) -> list[Path]:
     """Write the posterior, the tables and diagnostics.json into ``out`` as one commit.
 
-    Outputs of an earlier run in ``out`` that this run does not produce (e.g. ``index.csv``
-    after a spec without the index) are removed in the same commit, and so is the earlier
-    ``report.html``: a file of another run must not be read as part of this one.
+    Everything of an earlier run in ``out`` that this run does not replace (e.g.
+    ``index.csv`` after a spec without the index, its comparison, report and scenarios) is
+    removed in the same commit: a file of another posterior must not be read as this one's.
     """
     names = [*result.tables, "posterior.nc", "diagnostics.json"]
-    with staged_commit(out, _commit_order, remove=[*RUN_FILES, *names]) as stage:
+    with staged_commit(out, _commit_order, remove=[*_files_of_a_run(), *names]) as stage:
         model.save(stage / "posterior.nc")
         for name, frame in result.tables.items():
             write_csv(stage / name, frame)
