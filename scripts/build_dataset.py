@@ -1,8 +1,9 @@
-"""Build the shipped dataset ``data/china_central_asia/`` from the raw source extracts.
+"""Build the shipped datasets ``data/china_central_asia/`` and ``data/eurasia/`` from raw extracts.
 
 Run from the repository root (``make data``)::
 
     python scripts/build_dataset.py [--raw ../shared/data/raw] [--out data/china_central_asia]
+        [--eurasia-out data/eurasia]
 
 The raw extracts and their provenance live outside the repository (``../shared/data/raw`` with
 ``PROVENANCE.md``); the built files are committed and are what the tool reads at run time.
@@ -19,6 +20,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RAW = REPO.parent / "shared" / "data" / "raw"
 DEFAULT_OUT = REPO / "data" / "china_central_asia"
+DEFAULT_EURASIA_OUT = REPO / "data" / "eurasia"
 FIRST_YEAR = 2000
 
 # WDI files are merged as they are; the LPI scores come from the World Bank's LPI workbooks
@@ -113,10 +115,49 @@ def build_pairs(raw: Path) -> pd.DataFrame:
     return pairs.sort_values(["reporter", "partner"]).reset_index(drop=True)
 
 
+def build_eurasia(raw: Path) -> dict[str, pd.DataFrame]:
+    """The Eurasia-33 panel: every country's own DOTS report, CEPII pairs, 14 WDI series.
+
+    ``trade.csv`` holds every reporter's rows with the IMF's estimate and mirror flags;
+    ``trade_chn.csv`` is China's own report of its trade with the other 32 (a single-reporter
+    panel in the default model's format). ``pairs.csv`` has one row per directed pair.
+    """
+    folder = raw / "eurasia"
+    dots = pd.read_csv(folder / "trade_imf_dots.csv")
+    dots = dots[dots["year"] >= FIRST_YEAR]
+    order = ["reporter", "partner", "flow", "year"]
+    trade = dots.sort_values(order).reset_index(drop=True)
+    cepii = pd.read_csv(folder / "pairs_cepii.csv")
+    pairs = pd.DataFrame(
+        {
+            "reporter": cepii["iso_o"],
+            "partner": cepii["iso_d"],
+            "dist_km": cepii["dist_km"],
+            "distcap_km": cepii["distcap_km"],
+            "distw_km": cepii["distw_km"],
+            "contig": cepii["contig"].astype(int),
+            "comlang_off": cepii["comlang_off"].astype(int),
+            "comlang_ethno": cepii["comlang_ethno"].astype(int),
+            "colony": cepii["colony"].astype(int),
+            "landlocked": cepii["landlocked_d"].astype(int),
+            "landlocked_reporter": cepii["landlocked_o"].astype(int),
+        }
+    ).sort_values(["reporter", "partner"])
+    indicators = pd.read_csv(folder / "indicators.csv")
+    indicators = indicators[indicators["year"] >= FIRST_YEAR].dropna(subset=["value"])
+    return {
+        "trade.csv": trade,
+        "trade_chn.csv": trade[trade["reporter"] == "CHN"].reset_index(drop=True),
+        "pairs.csv": pairs.reset_index(drop=True),
+        "indicators.csv": indicators.sort_values(["indicator", "iso3", "year"]),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raw", type=Path, default=DEFAULT_RAW)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--eurasia-out", type=Path, default=DEFAULT_EURASIA_OUT)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     china, partner = build_trade(args.raw)
@@ -130,6 +171,10 @@ def main() -> None:
     for name, frame in tables.items():
         frame.to_csv(args.out / name, index=False, float_format="%.10g")
         print(f"wrote {args.out / name} ({len(frame)} rows)")
+    args.eurasia_out.mkdir(parents=True, exist_ok=True)
+    for name, frame in build_eurasia(args.raw).items():
+        frame.to_csv(args.eurasia_out / name, index=False, float_format="%.10g")
+        print(f"wrote {args.eurasia_out / name} ({len(frame)} rows)")
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ def test_data_option_that_does_not_exist_stays_a_data_error(tmp_path, capsys):
 
 def test_unknown_sampler_through_the_cli(tmp_path, capsys):
     spec = write_spec(
-        tmp_path / "s.toml", replace={'nuts_sampler = "nutpie"': 'nuts_sampler = "nutpy"'}
+        tmp_path / "s.toml", replace={'nuts_sampler = "blackjax"': 'nuts_sampler = "nutpy"'}
     )
     out = tmp_path / "out"
     code, _, err = run(["fit", str(spec), "--out", str(out)], capsys)

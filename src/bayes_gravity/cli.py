@@ -213,10 +213,9 @@ def fit(
         raise ConfigError(f"--nuts-sampler: unknown sampler {nuts_sampler!r}")
     dataset = _dataset_for(model_spec, spec_path, data)
     model = GravityModel(model_spec, dataset)
-    model.build()
-    assert model.inputs is not None
-    _print_warnings(model.inputs.panel.warnings)
-    for note in model.inputs.exclusions:
+    inputs = model.prepare()
+    _print_warnings(inputs.panel.warnings)
+    for note in inputs.exclusions:
         echo(f"excluded: {note}")
     model.fit(
         progressbar=sys.stderr.isatty(),
@@ -484,8 +483,11 @@ def calibrate(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (errors are printed, never a traceback)."""
+    from bayes_gravity.engine.cache import point_compilers_at_cache
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     warnings.simplefilter("always", BayesGravityWarning)
+    point_compilers_at_cache()  # before PyTensor or numba is imported
     try:
         app(args=argv, prog_name="python -m bayes_gravity")
     except SystemExit as exit_:

@@ -146,7 +146,7 @@ class SamplerSpec(_Strict):
     cores: int | None = Field(None, gt=0)
     target_accept: float = Field(0.95, gt=0, lt=1)
     random_seed: int = 20240601
-    nuts_sampler: Literal["pymc", "nutpie", "numpyro", "blackjax"] = "nutpie"
+    nuts_sampler: Literal["pymc", "nutpie", "numpyro", "blackjax"] = "blackjax"
     nuts: dict[str, Any] = Field(
         default_factory=dict, description="extra NUTS options, passed as pm.sample(nuts=...)"
     )

@@ -52,7 +52,7 @@ def run_checks(
     observation (e.g. a structural break), which makes PSIS-LOO unreliable for model
     comparison but does not mean the sampler failed.
     """
-    import arviz as az
+    import arviz_stats as az
 
     checks: dict[str, dict[str, Any]] = {}
     rhat, rhat_var = _extreme(az.rhat(idata, var_names=var_names), "max")

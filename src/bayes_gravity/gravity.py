@@ -7,11 +7,27 @@ Linear predictor for trade row i (partner p, flow f, year t)::
            (+ partner_index_slope[p] * cbec_index[p, t]) (+ year_effect[t])
 
 Covariates are centred, not rescaled, so every ``beta_*`` is directly an elasticity (log-log)
-or a semi-elasticity. Partner effects and partner x flow gaps are centred sum-to-zero
-(``ZeroSumNormal``) with a hierarchical sd; partner slopes and year effects are non-centred.
-The **benchmark** ``mu_benchmark``
-drops every partner-specific term (partner effect, partner x flow asymmetry, partner slope):
-it is what the determinants alone predict, so the potential ratio is not ~1 by construction.
+or a semi-elasticity. The **benchmark** ``mu_benchmark`` drops every partner-specific term
+(partner effect, partner x flow asymmetry, partner slope): it is what the determinants alone
+predict, so the potential ratio is not ~1 by construction.
+
+How it is sampled (hierarchical centring; the model is the one above). Each partner has a
+level ``partner_level[p] ~ Normal(partner_mean[p], sigma_partner)``, where ``partner_mean``
+holds ``intercept_population``, the partner-level covariates (distance, contiguity: constant
+within a partner) and each time-varying covariate's partner mean; the likelihood sees the
+level plus the time-varying covariates' deviations from their partner means. The betas are
+then regressions of well-identified levels, not a ridge against free partner effects (which
+left the sampler crawling at 25 partners and more). Levels are centred when the panel has at
+least ``CENTRED_MIN_PARTNERS`` partners and the partner at least ``CENTRED_MIN_ROWS`` rows;
+otherwise non-centred (with five partners ``sigma_partner`` is weakly identified and the
+centred form diverges where it is small).
+
+Reported quantities keep their meaning: ``partner_effect`` is the level's deviation from its
+mean, re-centred to sum to zero across the panel's partners, and ``intercept`` is the
+population intercept plus the mean deviation, i.e. the panel's average partner. This is the
+sum-to-zero (``ZeroSumNormal``) model of earlier versions up to the intercept's prior
+variance (``2^2`` there, ``2^2 + sigma_partner^2 / P`` here). Partner x flow gaps are
+sum-to-zero with a hierarchical sd; partner slopes and year effects are non-centred.
 
 Identification (one reporter, few partners): log distance and contiguity are constant per
 partner, so with partner effects in they are identified mostly by their priors; a covariate
@@ -102,6 +118,39 @@ def usable_rows(trade: pd.DataFrame, likelihood: str) -> tuple[pd.DataFrame, lis
     return trade[~zero].reset_index(drop=True), notes
 
 
+# Centred partner levels need a panel that identifies sigma_partner and a partner whose rows
+# pin down its level; elsewhere the non-centred form avoids the funnel.
+CENTRED_MIN_PARTNERS = 10
+CENTRED_MIN_ROWS = 10
+
+
+def _constant_within(values: pd.Series, groups: np.ndarray) -> bool:
+    """Tell whether ``values`` take a single value within every group."""
+    frame = pd.DataFrame({"v": values.to_numpy(), "g": groups})
+    return bool((frame.groupby("g")["v"].nunique() <= 1).all())
+
+
+def partner_levels(mean: Any, sigma: Any, n_rows: np.ndarray, partners: list[str]) -> Any:
+    """Partner levels ``~ Normal(mean, sigma)``, centred or non-centred partner by partner."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    centred_ok = len(partners) >= CENTRED_MIN_PARTNERS
+    centred = np.flatnonzero(centred_ok & (n_rows >= CENTRED_MIN_ROWS))
+    sparse = np.setdiff1d(np.arange(len(partners)), centred)
+    level = pt.zeros(len(partners))
+    model = pm.modelcontext(None)
+    if centred.size:
+        model.add_coords({"partner_centred": [partners[i] for i in centred]})
+        value = pm.Normal("partner_level_centred", mean[centred], sigma, dims="partner_centred")
+        level = pt.set_subtensor(level[centred], value)
+    if sparse.size:
+        model.add_coords({"partner_noncentred": [partners[i] for i in sparse]})
+        z = pm.Normal("partner_level_z", 0.0, 1.0, dims="partner_noncentred")
+        level = pt.set_subtensor(level[sparse], mean[sparse] + sigma * z)
+    return pm.Deterministic("partner_level", level, dims="partner")
+
+
 def add_gravity(
     trade: pd.DataFrame,
     covariates: list[str],
@@ -134,17 +183,37 @@ def add_gravity(
     )
     log_values = np.log(np.maximum(trade["value_usd"].to_numpy(), 1.0) / UNIT)
     centre = float(log_values.mean())
-    intercept = pm.Normal("intercept", centre, 2.0)
+    # with partner levels, the free intercept is the population's; the reported one is below
+    free_name = "intercept_population" if spec.partner_effects else "intercept"
+    intercept = pm.Normal(free_name, centre, 2.0)
     beta_import = make_prior("beta_import", prior_for("beta_import", spec))
     flow_effect = pm.Deterministic(
         "flow_effect", pt.stack([-0.5 * beta_import, 0.5 * beta_import]), dims="flow"
     )
-    benchmark = intercept + flow_effect[flow_idx]
+    determinants = flow_effect[flow_idx]  # the benchmark without its intercept
 
+    # Covariates constant within every partner (distance, contiguity with one reporter) are
+    # partner-level predictors; the others vary within partners (GDP, internet, the index).
+    partner_codes = trade["partner"].map({p: i for i, p in enumerate(partners)}).to_numpy()
+    partner_level_names = [c for c in covariates if _constant_within(trade[c], partner_codes)]
+    n_rows = np.bincount(partner_codes, minlength=len(partners))
+    betas = {
+        name: make_prior(f"beta_{name}", prior_for(f"beta_{name}", spec)) for name in covariates
+    }
+    # The benchmark keeps every determinant; the likelihood sees the time-varying ones as
+    # deviations from their partner means, whose part moves into the partners' mean below
+    # (hierarchical centring: the same model, without the ridge between betas and effects).
+    partner_mean = intercept + pt.zeros(len(partners))
+    within = pt.zeros(len(trade))
     for name in covariates:
-        x = pm.Data(name, trade[name].to_numpy() - covariate_means[name], dims="obs")
-        beta = make_prior(f"beta_{name}", prior_for(f"beta_{name}", spec))
-        benchmark = benchmark + beta * x
+        values = trade[name].to_numpy() - covariate_means[name]
+        x = pm.Data(name, values, dims="obs")
+        determinants = determinants + betas[name] * x
+        by_partner = np.bincount(partner_codes, weights=values, minlength=len(partners))
+        means = by_partner / np.maximum(n_rows, 1)
+        partner_mean = partner_mean + betas[name] * means
+        if name not in partner_level_names:
+            within = within + betas[name] * (values - means[partner_codes])
 
     index_term = None
     if index_name is not None and cbec_index is not None:
@@ -155,8 +224,17 @@ def add_gravity(
         )
         index_term = cbec_index[country_idx, year_idx]
         beta_index = make_prior(f"beta_{index_name}", prior_for(f"beta_{index_name}", spec))
-        benchmark = benchmark + beta_index * index_term
+        determinants = determinants + beta_index * index_term
+        # the partner's mean index over its rows (year weights), as for observed covariates
+        year_weights = np.zeros((len(partners), len(years)))
+        np.add.at(year_weights, (partner_codes, year_idx.get_value()), 1.0)
+        year_weights /= np.maximum(n_rows, 1)[:, None]
+        partner_country = [countries.index(p) for p in partners]
+        index_mean = (pt.as_tensor(year_weights) * cbec_index[partner_country, :]).sum(axis=1)
+        partner_mean = partner_mean + beta_index * index_mean
+        within = within + beta_index * (index_term - index_mean[partner_idx])
 
+    year_term = 0.0
     if spec.year_effects:
         sigma_year = make_prior("sigma_year", prior_for("sigma_year", spec))
         year_z = pm.Normal("year_z", 0.0, 1.0, dims="year")
@@ -164,17 +242,22 @@ def add_gravity(
         year_effect = pm.Deterministic(
             "year_effect", sigma_year * (walk - walk.mean()), dims="year"
         )
-        benchmark = benchmark + year_effect[year_idx]
+        determinants = determinants + year_effect[year_idx]
+        year_term = year_effect[year_idx]
 
-    # Partner effects sum to zero, so the intercept is the average partner and the benchmark
-    # (which drops them) is the average partner's expected trade. Centred: with ~40 rows per
-    # partner the data dominate, and the non-centred form left intercept and partner effects
-    # tangled (R-hat 1.02-1.07 in the probe), the centred one did not.
-    mu = benchmark
     if spec.partner_effects:
         sigma_partner = make_prior("sigma_partner", prior_for("sigma_partner", spec))
-        partner_effect = pm.ZeroSumNormal("partner_effect", sigma=sigma_partner, dims="partner")
-        mu = mu + partner_effect[partner_idx]
+        level = partner_levels(partner_mean, sigma_partner, n_rows, partners)
+        deviation = level - partner_mean
+        # the panel's average partner, as in the sum-to-zero form (see the module docstring)
+        mean_deviation = deviation.mean()
+        pm.Deterministic("partner_effect", deviation - mean_deviation, dims="partner")
+        reported = pm.Deterministic("intercept", intercept + mean_deviation)
+        benchmark = reported + determinants
+        mu = level[partner_idx] + flow_effect[flow_idx] + within + year_term
+    else:
+        benchmark = intercept + determinants
+        mu = benchmark
     if spec.partner_flow_effects:
         sigma_pf = make_prior("sigma_partner_flow", prior_for("sigma_partner_flow", spec))
         # import-minus-export gap of each partner relative to the average gap, log points

@@ -104,6 +104,11 @@ def refuse_interrupted_sampling() -> Iterator[None]:
         raise KeyboardInterrupt("sampling was interrupted: nothing was written")
 
 
+def uses_engine(options: dict[str, Any]) -> bool:
+    """Whether these sampler options run on the cached JAX engine."""
+    return options.get("nuts_sampler") == "blackjax"
+
+
 def check_complete(idata: Any, chains: int, draws: int) -> None:
     """Refuse a posterior with fewer chains or draws than asked for (an aborted sampler)."""
     sizes = idata["posterior"].sizes
@@ -144,6 +149,25 @@ class GravityModel:
         self.wall_seconds: float | None = None
 
     # ------------------------------------------------------------------ build
+    def prepare(self) -> ModelInputs:
+        """Build the modelling tables (no PyMC): the panel and the rows the likelihood uses."""
+        if self.inputs is None:
+            panel = build_panel(self.data, self.spec)
+            self.inputs = model_inputs(panel, self.spec)
+        return self.inputs
+
+    def model_key(self) -> dict[str, Any]:
+        """Identify the PyMC model this spec builds on this dataset (for cache keys).
+
+        The spec without the parts that do not change the model (name, sampler settings,
+        tiers, gate thresholds, classic settings) and the dataset's content hash.
+        """
+        spec = self.spec.model_dump(mode="json")
+        for part in ("name", "description", "sampler", "potential", "diagnostics", "classic"):
+            spec.pop(part, None)
+        spec.pop("ci_prob", None)
+        return {"spec": spec, "data": self.data.content_hash}
+
     def build(self) -> Any:
         """Create the PyMC model.
 
@@ -154,8 +178,8 @@ class GravityModel:
         """
         import pymc as pm
 
-        panel = build_panel(self.data, self.spec)
-        inputs = model_inputs(panel, self.spec)
+        inputs = self.prepare()
+        panel = inputs.panel
         coords = {"country": panel.countries, "year": panel.years}
         with pm.Model(coords=coords) as model:
             index = None
@@ -198,8 +222,7 @@ class GravityModel:
         """Build the latent index on the indicators alone (the first stage of the cut)."""
         import pymc as pm
 
-        assert self.inputs is not None
-        panel = self.inputs.panel
+        panel = self.prepare().panel
         with pm.Model(coords={"country": panel.countries, "year": panel.years}) as model:
             add_latent_index(
                 panel.indicators,
@@ -240,9 +263,11 @@ class GravityModel:
         """
         if method not in METHODS:
             raise ConfigError(f"--method: unknown method {method!r}; choose from {METHODS}")
-        if self.model is None:
-            self.build()
         options = self.sampler_options(**overrides)
+        inputs = self.prepare()
+        # The cached engine builds the PyMC model only when its program is not cached yet.
+        if self.model is None and not (method == "nuts" and uses_engine(options)):
+            self.build()
         start = time.perf_counter()
         with refuse_interrupted_sampling():
             if method != "nuts":
@@ -251,13 +276,11 @@ class GravityModel:
                 with self.model:
                     idata = fit_approximation(method, options)
                     self._add_log_likelihood(idata)
-            elif self.spec.coupling == "cut" and self.inputs.panel.index_covariate is not None:  # type: ignore[union-attr]
+            elif self.spec.coupling == "cut" and inputs.panel.index_covariate is not None:
                 idata = self._fit_cut(options, progressbar)
             else:
-                with self.model:
-                    idata = self._sample(options, progressbar)
-                    check_complete(idata, options["chains"], options["draws"])
-                    self._add_log_likelihood(idata)
+                idata = self._sample(options, progressbar)
+                check_complete(idata, options["chains"], options["draws"])
             self.wall_seconds = time.perf_counter() - start
             if store_prior:
                 self._add_prior(idata, int(options["random_seed"]))
@@ -265,53 +288,100 @@ class GravityModel:
         self._stamp(options)
         return idata
 
-    @staticmethod
-    def _sample(options: dict[str, Any], progressbar: bool) -> Any:
-        """``pm.sample`` in the current model; nutpie through :mod:`nutpie_sampler`.
+    def _observed_name(self) -> str | None:
+        """Name the trade likelihood's observed variable (None for the PPML pseudo-likelihood)."""
+        likelihood = self.spec.gravity.likelihood
+        if likelihood == "ppml":
+            return None
+        return "log_trade" if likelihood in LOG_LIKELIHOODS else "trade"
 
-        The nutpie route reuses PyTensor's on-disk numba cache instead of recompiling the
-        log-density in every process (see that module).
+    def _sample(
+        self, options: dict[str, Any], progressbar: bool, stage: str = "gravity", **data: Any
+    ) -> Any:
+        """Sample the gravity model (or the cut's ``stage = "index"`` model).
+
+        ``nuts_sampler = "blackjax"``: the cached whole-chain JAX engine
+        (:mod:`bayes_gravity.engine`), with the pointwise log-likelihood computed inside the
+        program. ``"nutpie"``: PyTensor's cached numba functions behind nutpie
+        (:mod:`bayes_gravity.nutpie_sampler`). Otherwise ``pm.sample``. ``data`` replaces the
+        values of ``pm.Data`` variables (the index draws of a cut imputation).
         """
+        observed = self._observed_name() if stage == "gravity" else None
+        if uses_engine(options):
+            from bayes_gravity.engine import sampler as engine
+
+            def build() -> Any:
+                return self.build() if stage == "gravity" else self.build_index_model()
+
+            return engine.sample(
+                build,
+                {**self.model_key(), "stage": stage},
+                **options,
+                log_likelihood=(observed,) if observed else (),
+                data=data,
+                progressbar=progressbar,
+            )
         import pymc as pm
 
         from bayes_gravity import nutpie_sampler
 
-        if options.get("nuts_sampler") == "nutpie":
-            return nutpie_sampler.sample(pm.modelcontext(None), **options, progressbar=progressbar)
-        return pm.sample(**options, progressbar=progressbar, compute_convergence_checks=False)
+        model = self.model if stage == "gravity" else self.build_index_model()
+        if model is None:
+            model = self.build()
+        with model:
+            if data:
+                pm.set_data(data)
+            if options.get("nuts_sampler") == "nutpie":
+                idata = nutpie_sampler.sample(model, **options, progressbar=progressbar)
+            else:
+                idata = pm.sample(
+                    **options, progressbar=progressbar, compute_convergence_checks=False
+                )
+        if observed is not None:
+            pm.compute_log_likelihood(idata, var_names=[observed], model=model, progressbar=False)
+        return idata
 
     def _add_prior(self, idata: Any, seed: int) -> None:
         """Store prior draws of the parameters and of trade, for the report's prior checks.
 
         ``PRIOR_DRAWS`` draws of the scalar gravity parameters, the loadings and the observed
-        trade (prior predictive): small next to the posterior, and cheap to sample.
+        trade (prior predictive): small next to the posterior, and cheap to sample. They are
+        drawn by PyMC once per model and seed and kept in the engine's cache, so that a warm
+        fit need not build the PyMC model for them.
         """
-        import pymc as pm
+        from bayes_gravity.engine.cache import memo_tree
 
-        assert self.model is not None
-        names = [
-            n
-            for n in self.model.named_vars
-            if n.startswith(("beta_", "sigma", "intercept", "gamma_shape"))
-            or n in ("nu", "loading")
-        ]
-        # the trade likelihood only: the indicator likelihood is large and not checked here
-        observed = [v.name for v in self.model.observed_RVs if v.name in ("log_trade", "trade")]
-        with self.model:
-            prior = pm.sample_prior_predictive(
-                draws=PRIOR_DRAWS, var_names=[*names, *observed], random_seed=seed
-            )
+        prior = memo_tree(
+            {**self.model_key(), "prior_draws": PRIOR_DRAWS, "seed": int(seed)},
+            lambda: self._draw_prior(seed),
+        )
         for group in ("prior", "prior_predictive"):
             if group in prior.children:
                 idata[group] = prior[group]
 
+    def _draw_prior(self, seed: int) -> Any:
+        import pymc as pm
+
+        model = self.model if self.model is not None else self.build()
+        names = [
+            n
+            for n in model.named_vars
+            if n.startswith(("beta_", "sigma", "intercept", "gamma_shape"))
+            or n in ("nu", "loading")
+        ]
+        # the trade likelihood only: the indicator likelihood is large and not checked here
+        observed = [v.name for v in model.observed_RVs if v.name in ("log_trade", "trade")]
+        with model:
+            return pm.sample_prior_predictive(
+                draws=PRIOR_DRAWS, var_names=[*names, *observed], random_seed=seed
+            )
+
     def _add_log_likelihood(self, idata: Any) -> None:
         import pymc as pm
 
-        likelihood = self.spec.gravity.likelihood
-        if likelihood == "ppml":  # a pseudo-likelihood: no pointwise log density for LOO
+        observed = self._observed_name()
+        if observed is None:  # a pseudo-likelihood: no pointwise log density for LOO
             return
-        observed = "log_trade" if likelihood in LOG_LIKELIHOODS else "trade"
         pm.compute_log_likelihood(idata, var_names=[observed], model=self.model, progressbar=False)
 
     def _fit_cut(self, options: dict[str, Any], progressbar: bool) -> Any:
@@ -323,11 +393,9 @@ class GravityModel:
         Pooled chains are numbered imputation-major (``chain = k * chains + c``); diagnostics
         are computed within each imputation (``cut_imputations`` attribute).
         """
-        import pymc as pm
         import xarray as xr
 
-        with self.build_index_model():
-            index_fit = self._sample(options, progressbar)
+        index_fit = self._sample(options, progressbar, stage="index")
         index_draws = index_fit["posterior"]["cbec_index"].stack(sample=("chain", "draw"))
         index_draws = index_draws.transpose("sample", "country", "year").values
         n_imp = self.spec.cut_imputations
@@ -337,12 +405,11 @@ class GravityModel:
         per_fit = dict(options, draws=max(1000, options["draws"] // n_imp))
         parts = []
         for k, pick in enumerate(picks):
-            with self.model:
-                pm.set_data({"cbec_index_data": index_draws[pick]})
-                part = self._sample(
-                    dict(per_fit, random_seed=int(options["random_seed"]) + k), progressbar
-                )
-                self._add_log_likelihood(part)
+            part = self._sample(
+                dict(per_fit, random_seed=int(options["random_seed"]) + k),
+                progressbar,
+                cbec_index_data=index_draws[pick],
+            )
             part = part.map_over_datasets(
                 lambda ds, k=k: (
                     ds.assign_coords(chain=ds["chain"] + k * options["chains"])

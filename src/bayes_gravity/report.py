@@ -374,7 +374,7 @@ def _with_flagged(
     posterior: Any, keys: list[str], report: dict[str, Any], obs_labels: list[str]
 ) -> Any:
     """Key parameters plus, for each failing R-hat / ESS check, its worst scalar element."""
-    import arviz as az
+    import arviz_stats as az
     import xarray as xr
 
     shown = {k: posterior[k] for k in keys}

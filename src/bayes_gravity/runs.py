@@ -121,7 +121,7 @@ def loadings_table(model: GravityModel) -> pd.DataFrame:
 
 def coefficient_table(model: GravityModel) -> pd.DataFrame:
     """Gravity coefficients and scales with intervals, R-hat and bulk ESS."""
-    import arviz as az
+    import arviz_stats as az
 
     posterior = model.idata["posterior"].to_dataset()
     names = [
