@@ -20,10 +20,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench scripts
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)  ## benchmarks: start-up, default fit cold/warm, bambi baseline, ADVI (~20 min)
+bench: $(STAMP)  ## benchmarks: start-up, default fit cold/warm and make run, bambi ratio, real panels
 	$(PY) bench/run_all.py
 
-bench-scale: $(STAMP)  ## scale benchmark: SYNTHETIC 25 / 100 / 200 partners (long)
+bench-scale: $(STAMP)  ## scale benchmark: SYNTHETIC 25 / 100 / 200 / 1000 partners (long)
 	$(PY) bench/run_all.py --case scale
 
 data: $(STAMP)  ## rebuild data/china_central_asia from ../shared/data/raw

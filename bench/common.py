@@ -3,8 +3,9 @@
 Every measured step runs in a fresh child process (``python -m bayes_gravity ...`` or
 ``bench/worker.py``), timed from outside, so the wall time includes interpreter start,
 imports and compilation; its peak memory is the child's maximum resident set (``wait4``).
-"Cold" runs point PyTensor's compile directory (C and numba caches) and numba's cache at an
-empty temporary folder; "warm" runs reuse it.
+"Cold" runs point the engine's cache folder (``BAYES_GRAVITY_CACHE_DIR``: exported chain
+programs, JAX's compilation cache, prior draws) and PyTensor's and numba's caches at an empty
+temporary folder; "warm" runs reuse it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 TIMED_OUT = -999  # return code of a step stopped by its timeout
-PACKAGES = ("bayes_gravity", "pymc", "pytensor", "nutpie", "numba", "bambi", "arviz", "numpy")
+PACKAGES = (
+    "bayes_gravity",
+    "pymc",
+    "pytensor",
+    "jax",
+    "jaxlib",
+    "blackjax",
+    "nutpie",
+    "numba",
+    "bambi",
+    "arviz",
+    "numpy",
+)
 
 
 def log(message: str) -> None:
@@ -78,6 +91,7 @@ def cache_env(cache_dir: Path | None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     if cache_dir is not None:
+        env["BAYES_GRAVITY_CACHE_DIR"] = str(cache_dir)
         flags = env.get("PYTENSOR_FLAGS", "")
         extra = f"base_compiledir={cache_dir / 'pytensor'}"
         env["PYTENSOR_FLAGS"] = f"{flags},{extra}" if flags else extra

@@ -1,12 +1,12 @@
-"""Run the benchmarks of issue 5 and write bench/RESULTS.md (and bench/results.json).
+"""Run the engine benchmarks and write bench/RESULTS.md (and bench/results.json).
 
-    .venv/bin/python bench/run_all.py                      # startup, default, baseline, approx
+    .venv/bin/python bench/run_all.py                      # startup, default, baseline, real
     .venv/bin/python bench/run_all.py --case default       # one case (repeatable)
-    .venv/bin/python bench/run_all.py --case scale --partners 25 100 200
+    .venv/bin/python bench/run_all.py --case scale --partners 25 100 200 1000
 
-``make bench`` runs the first line (about 15-20 minutes on 2 cores); ``make bench-scale``
-the scale case. Every measured step runs in a fresh process (see common.py). The load
-average is recorded before each step: figures taken on a busy machine are marked.
+``make bench`` runs the first line; ``make bench-scale`` the scale case. Every measured
+step runs in a fresh process (see common.py). The load average is recorded before each
+step: figures taken on a busy machine are marked.
 Results of the cases not run are kept from the previous bench/results.json, so single
 cases can be rerun; RESULTS.md says when each case was measured.
 """
@@ -27,7 +27,7 @@ from cases import CASES, fresh_workdir
 from common import ROOT, load_average, log, machine
 from report_md import render
 
-DEFAULT_CASES = ["startup", "default", "baseline", "approx"]
+DEFAULT_CASES = ["startup", "default", "baseline", "real"]
 RESULTS_JSON = ROOT / "bench" / "results.json"
 RESULTS_MD = ROOT / "bench" / "RESULTS.md"
 
@@ -36,22 +36,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", action="append", choices=list(CASES), help="case(s) to run")
-    parser.add_argument("--draws", type=int, default=1000, help="draws per chain (4 chains)")
     parser.add_argument(
-        "--tune", type=int, default=None, help="tuning steps (default: the spec's; baseline 1000)"
+        "--draws", type=int, default=None, help="draws per chain (default: the spec's)"
     )
-    parser.add_argument("--partners", type=int, nargs="+", default=[25, 100, 200])
+    parser.add_argument("--tune", type=int, default=None, help="tuning steps (default: the spec's)")
+    parser.add_argument("--partners", type=int, nargs="+", default=[25, 100, 200, 1000])
     parser.add_argument(
         "--scale-timeout",
         type=float,
         default=1800.0,
         help="scale case: stop a fit unfinished after this many seconds (3x the target)",
-    )
-    parser.add_argument(
-        "--no-compare",
-        dest="compare",
-        action="store_false",
-        help="default case: run `fit --no-compare` (skip the PSIS-LOO comparison fits)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
     parser.add_argument("--out", type=Path, default=RESULTS_MD, help="Markdown results file")
@@ -81,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             if name == "approx" and "default" in results and "run_dir" in results["default"]:
                 run_dir = Path(results["default"]["run_dir"])
                 kwargs["nuts_run"] = run_dir if run_dir.exists() else None
+            if name == "baseline" and "default" in cases and "default" in results:
+                kwargs["joint"] = results["default"]["warm"]  # measured in this run
             result = CASES[name](opts, work, **kwargs)
             result["measured_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             result["load_average_at_start"] = [round(x, 2) for x in load]

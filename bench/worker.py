@@ -1,10 +1,11 @@
 """One measured fit in a fresh process (called by the benchmark cases, not by hand).
 
     python bench/worker.py gravity-ours  OUT.nc DRAWS TUNE CHAINS
-    python bench/worker.py gravity-bambi OUT.nc DRAWS TUNE CHAINS
+    python bench/worker.py gravity-bambi OUT.nc DRAWS TUNE CHAINS [TARGET_ACCEPT]
 
 Fits the gravity-only model (observed covariates, no latent index) on the shipped data,
-through our code (nutpie) or through bambi's default ``fit()`` (PyMC's NUTS), and writes
+through our code (the spec's sampler: the cached JAX engine) or through bambi's default
+``fit()`` (PyMC's NUTS; ``TARGET_ACCEPT`` overrides its 0.8), and writes
 the parameters both share (:func:`bayes_gravity.baseline.gravity_parameters` /
 :func:`bayes_gravity.baseline.bambi_parameters`) with the sampler statistics to ``OUT.nc``.
 Prints one JSON line: in-process seconds from start to the end of sampling, and sampling
@@ -24,6 +25,7 @@ def main(argv: list[str]) -> int:
     """Run one task; see the module docstring."""
     task, out = argv[0], argv[1]
     draws, tune, chains = (int(a) for a in argv[2:5])
+    accept = {"target_accept": float(argv[5])} if len(argv) > 5 else {}
     import xarray as xr
 
     from bayes_gravity.baseline import (
@@ -41,7 +43,7 @@ def main(argv: list[str]) -> int:
     fit_start = time.perf_counter()
     if task == "gravity-ours":
         model = GravityModel(baseline_spec(spec), data)
-        model.build()
+        model.prepare()
         assert model.inputs is not None
         # no prior draws: bambi's fit() does not make them either
         tree = model.fit(draws=draws, tune=tune, chains=chains, store_prior=False)
@@ -49,7 +51,7 @@ def main(argv: list[str]) -> int:
         sampling = float(tree["posterior"].attrs.get("sampling_time", float("nan")))
     elif task == "gravity-bambi":
         # bambi's default fit(): PyMC's own NUTS (nuts_sampler=None), default options
-        tree = fit_bambi_baseline(data, spec, draws=draws, tune=tune, chains=chains)
+        tree = fit_bambi_baseline(data, spec, draws=draws, tune=tune, chains=chains, **accept)
         params = bambi_parameters(tree)
         sampling = float(tree["posterior"].attrs.get("sampling_time", float("nan")))
     else:

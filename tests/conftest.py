@@ -6,9 +6,11 @@ CLI tests (``test_cli_validate.py``) run the same cases through both front doors
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,11 @@ import pandas as pd
 import pytest
 
 from bayes_gravity.data import SHIPPED_DATA
+
+# Compiled programs of this test session go to a fresh cache folder (inherited by the
+# subprocesses), so the suite starts cold and leaves the user's cache alone; point
+# BAYES_GRAVITY_CACHE_DIR at a folder of your own to reuse compiled programs across runs.
+os.environ.setdefault("BAYES_GRAVITY_CACHE_DIR", tempfile.mkdtemp(prefix="bayes-gravity-tests-"))
 
 Tables = dict[str, pd.DataFrame]
 Edit = Callable[[Tables], None]
@@ -627,12 +634,13 @@ def run_offline(*argv: str, timeout: float = 1200) -> subprocess.CompletedProces
 
 @pytest.fixture(scope="session")
 def offline_run(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, small_run: Path
 ) -> tuple[Path, subprocess.CompletedProcess]:
     """The ``small_run`` fit again, in a fresh process without network, chains one at a time.
 
     Same spec, data and seed as ``small_run`` but ``cores = 1`` (``small_run`` samples its two
-    chains in parallel threads): the tables must come out byte-identical
+    chains in parallel threads), on the compiled program ``small_run`` left in the session's
+    cache (``small_run`` built it from a cold cache): the tables must come out byte-identical
     (test_reproducibility.py), and nothing may touch the network (test_no_network.py).
     """
     folder = tmp_path_factory.mktemp("offline_run")

@@ -1,7 +1,8 @@
-"""Same spec, data and seed: byte-identical tables, whether chains run in parallel or not.
+"""Same spec, data and seed: byte-identical tables, cold cache or warm, chains in parallel or not.
 
-``small_run`` samples its two chains in parallel threads (``cores = 2``); ``offline_run`` is
-the same fit in a fresh process with ``cores = 1``. Every CSV and ``diagnostics.json`` must
+``small_run`` samples its two chains in parallel threads (``cores = 2``) and compiles the
+engine's program into the session's empty cache; ``offline_run`` is the same fit in a fresh
+process with ``cores = 1`` that loads that program. Every CSV and ``diagnostics.json`` must
 match byte for byte. ``diagnostics.json`` holds no wall time: it judges the draws, which the
 seed fixes (the time is in posterior.nc's attributes), so a researcher can diff two runs.
 """
@@ -22,6 +23,14 @@ def test_every_table_and_the_verdict_are_byte_identical(small_run: Path, offline
     assert names == sorted(p.name for p in again.iterdir() if p.suffix in (".csv", ".json"))
     differ = [n for n in names if (small_run / n).read_bytes() != (again / n).read_bytes()]
     assert differ == [], f"same seed, different bytes in {differ}"
+
+
+def test_a_cold_and_a_warm_cache_were_compared(small_run: Path, offline_run) -> None:
+    """Guard against a vacuous comparison: the first fit compiled, the second loaded."""
+    again, _ = offline_run
+    first = read_posterior(small_run / "posterior.nc")["posterior"].attrs
+    second = read_posterior(again / "posterior.nc")["posterior"].attrs
+    assert (first["engine_program"], second["engine_program"]) == ("built", "loaded")
 
 
 def test_diagnostics_hold_no_wall_time(small_run: Path) -> None:

@@ -205,7 +205,10 @@ def sample(
             results = list(pool.map(run, range(chains)))
     sampled = time.perf_counter()
     LAST_TIMES["sampling_seconds"] = sampled - ready
-    return _to_datatree(results, meta, stored, settings, sampled - ready)
+    tree = _to_datatree(results, meta, stored, settings, sampled - ready)
+    # whether this run traced and stored the program (a cold cache) or loaded it (warm)
+    tree["posterior"].attrs["engine_program"] = "built" if built else "loaded"
+    return tree
 
 
 def _to_datatree(
