@@ -117,7 +117,9 @@ def test_the_key_follows_the_model_and_the_settings(cache_dir: Path) -> None:
     run()
     run(key="another model")
     engine.sample(
-        normal_mean_model, {"test": "normal-mean"}, **{**OPTIONS, "draws": 100},
+        normal_mean_model,
+        {"test": "normal-mean"},
+        **{**OPTIONS, "draws": 100},
         log_likelihood=("y",),
     )
     assert len(list((cache_dir / "programs").iterdir())) == 3

@@ -8,9 +8,9 @@ sampler and the model code are right, every rank is uniform on ``0 .. n_rank_dra
 check is a chi-square test on ``SBC_BINS`` equal bins per parameter.
 
 Fitting is cheap only if compilation is paid once: the drawn data differ from the template
-only in the observed values, so each worker compiles the model once with nutpie (numba) and
-swaps the observations in with ``CompiledModel.with_data``. The index indicators are observed
-as a constant inside :func:`bayes_gravity.cbec_index.add_latent_index`;
+only in the observed values, so the engine's chain program is compiled once for the
+template (and cached on disk for every worker) with the observations as its inputs. The index
+indicators are observed as a constant inside :func:`bayes_gravity.cbec_index.add_latent_index`;
 :func:`shared_observations` turns that constant into a named shared variable first.
 
 **Recovery**: datasets written by :func:`bayes_gravity.simulate.simulate_dataset` with known
@@ -109,8 +109,11 @@ def shared_observations(model: Any, observed: str = "indicator_obs", name: str =
     return model_from_fgraph(fgraph, mutate_fgraph=True)
 
 
-def structure_model(config: SBCConfig, folder: Path) -> tuple[Any, Any]:
-    """Simulate the template structure into ``folder``; return (GravityModel, built model)."""
+def structure_model(config: SBCConfig, folder: Path, build: bool = True) -> tuple[Any, Any]:
+    """Simulate the template structure into ``folder``; return (GravityModel, built model).
+
+    ``build = False`` returns ``None`` for the model (the tables only, without PyMC).
+    """
     from bayes_gravity.config import parse_spec
     from bayes_gravity.data import load_dataset
     from bayes_gravity.model import GravityModel
@@ -126,7 +129,7 @@ def structure_model(config: SBCConfig, folder: Path) -> tuple[Any, Any]:
     )
     spec = parse_spec(simulation_spec(folder, config.years, n_indicators=config.n_indicators))
     gm = GravityModel(spec, load_dataset(folder))
-    return gm, shared_observations(gm.build())
+    return gm, (shared_observations(gm.build()) if build else None)
 
 
 def quantities(
@@ -201,44 +204,48 @@ def draw_prior(config: SBCConfig, n_sims: int, seed: int) -> list[dict[str, Any]
     ]
 
 
-_COMPILED: dict[SBCConfig, tuple[Any, str]] = {}
+_PARTNER: dict[SBCConfig, str] = {}
 
 
-def _compiled(config: SBCConfig) -> tuple[Any, str, float]:
-    """Compile the structure's model once per worker process (cached)."""
-    import nutpie
+def _first_partner(config: SBCConfig) -> str:
+    """Return the partner whose effect and index cells SBC checks (the template's first)."""
+    if config not in _PARTNER:
+        with tempfile.TemporaryDirectory() as tmp:
+            gm, _ = structure_model(config, Path(tmp) / "structure", build=False)
+            _PARTNER[config] = gm.prepare().panel.partners[0]
+    return _PARTNER[config]
 
-    if config in _COMPILED:
-        compiled, partner = _COMPILED[config]
-        return compiled, partner, 0.0
-    start = time.perf_counter()
+
+def _build_template(config: SBCConfig) -> Any:
     with tempfile.TemporaryDirectory() as tmp:
-        gm, model = structure_model(config, Path(tmp) / "structure")
-        compiled = nutpie.compile_pymc_model(model)
-    partner = gm.inputs.panel.partners[0]
-    _COMPILED[config] = (compiled, partner)
-    return compiled, partner, time.perf_counter() - start
+        return structure_model(config, Path(tmp) / "structure")[1]
 
 
 def fit_prior_draw(config: SBCConfig, draw: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Fit one prior draw (on a worker); return the ranks of its true values and fit stats."""
-    import nutpie
+    """Fit one prior draw (on a worker); return the ranks of its true values and fit stats.
+
+    Every draw runs the template's one cached chain program (the engine), the drawn
+    observations passed in as its inputs: the model is compiled once for the whole SBC run.
+    """
     from arviz_stats import ess
 
-    compiled, partner, compile_s = _compiled(config)
+    from bayes_gravity.engine import sampler as engine
+
+    partner = _first_partner(config)
     start = time.perf_counter()
-    model = compiled.with_data(
-        **{INDICATOR_DATA: draw["indicator_obs"], "log_trade_observed": draw["log_trade"]}
-    )
-    idata = nutpie.sample(
-        model,
+    idata = engine.sample(
+        lambda: _build_template(config),
+        {"sbc_template": asdict(config)},
         draws=config.draws,
         tune=config.tune,
         chains=config.chains,
         cores=1,
-        seed=seed,
-        progress_bar=False,
+        random_seed=seed,
         target_accept=config.target_accept,
+        data={INDICATOR_DATA: draw["indicator_obs"], "log_trade_observed": draw["log_trade"]},
+    )
+    compile_s = engine.LAST_TIMES.get("program_seconds", 0.0) + engine.LAST_TIMES.get(
+        "compile_seconds", 0.0
     )
     seconds = time.perf_counter() - start
     post = quantities(idata["posterior"], partner, config.years, config.full)
@@ -258,7 +265,7 @@ def fit_prior_draw(config: SBCConfig, draw: dict[str, Any], seed: int) -> dict[s
         "interval": interval,
         "min_ess_bulk": float(min(float(ess_bulk[n]) for n in names)),
         "divergences": int(idata["sample_stats"]["diverging"].sum()),
-        "fit_seconds": seconds,
+        "fit_seconds": seconds - compile_s,
         "compile_seconds": compile_s,
         "worker_pid": os.getpid(),
     }
@@ -456,7 +463,7 @@ def sbc_markdown(summary: dict[str, Any]) -> str:
         "",
         f"{summary['n_sims']} prior draws; structure: {cfg['n_partners']} partners, "
         f"{cfg['n_years']} years, {cfg['n_indicators']} index indicators, missing share "
-        f"{cfg['missing_share']}; nutpie {cfg['chains']} chains x {cfg['draws']} draws "
+        f"{cfg['missing_share']}; engine {cfg['chains']} chains x {cfg['draws']} draws "
         f"({cfg['tune']} tune), target_accept {cfg['target_accept']}; ranks among "
         f"{cfg['n_rank_draws']} thinned draws.",
         "",
@@ -701,7 +708,7 @@ def _recovery_method(result: RecoveryResult) -> str:
             f"{cfg.missing_share}, structure seed {cfg.structure_seed}). Known values held "
             f"fixed with `pm.do`: {known}. The intercept, partner effects, partner x flow gaps, "
             "index path, indicator intercepts and all observations are drawn from the model "
-            "per replicate; each replicate is fitted with nutpie (compiled once per worker: "
+            "per replicate; each replicate is fitted by the engine (one program for all: "
             f"{compile_s}; {cfg.chains} chains x {cfg.draws} draws, {cfg.tune} tune, "
             f"target_accept {cfg.target_accept}). {timing}"
         )

@@ -53,6 +53,18 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _shared_by_name(outputs: list[Any], names: list[str]) -> list[Any]:
+    """Find the shared variables called ``names`` that ``outputs`` depend on."""
+    from pytensor.compile import SharedVariable
+    from pytensor.graph.traversal import ancestors
+
+    found = {v.name: v for v in ancestors(outputs) if isinstance(v, SharedVariable)}
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise KeyError(f"the model has no shared data called {missing}")
+    return [found[name] for name in names]
+
+
 def build_program(
     model: Any,
     settings: ChainSettings,
@@ -94,8 +106,8 @@ def build_program(
     observed = [v for v in model.observed_RVs if v.name in log_likelihood]
     pointwise = model.logp(vars=observed, sum=False) if observed else []
     outputs = [model.logp(), *kept, *pointwise]
-    # pm.Data that become program arguments: symbolic stand-ins replace them in every graph
-    shared = [model[name] for name in (inputs or {})]
+    # shared data that become program arguments: symbolic stand-ins replace them everywhere
+    shared = _shared_by_name(outputs, list(inputs or {}))
     stand_ins = [var.type() for var in shared]
     if shared:
         from pytensor.graph.replace import clone_replace
