@@ -70,8 +70,12 @@ def build_program(
     settings: ChainSettings,
     log_likelihood: list[str],
     inputs: dict[str, np.ndarray] | None = None,
+    batch: int | None = None,
 ) -> tuple:
     """Trace and export one chain of ``model``; return ``(exported, meta)``.
+
+    ``batch``: export ``batch`` chains vectorised in one program (``jax.vmap`` over the
+    keys; PyMC's ``chain_method = "vectorized"``, the way to fill a GPU) instead of one.
 
     ``log_likelihood`` names the observed variables whose pointwise log density is kept.
     ``inputs`` names ``pm.Data`` variables that become arguments of the program (after the
@@ -134,11 +138,17 @@ def build_program(
         chain = make_chain(jax.jit(logdensity), start, jnp.ones_like(start), settings, expand)
         return chain(key_data)
 
-    specs = [jax.ShapeDtypeStruct(KEY_SHAPE, jnp.uint32)]
+    key_shape = KEY_SHAPE if batch is None else (batch, *KEY_SHAPE)
+    specs = [jax.ShapeDtypeStruct(key_shape, jnp.uint32)]
     specs += [
         jax.ShapeDtypeStruct(np.shape(v), np.asarray(v).dtype) for v in (inputs or {}).values()
     ]
-    exported = jax.export.export(jax.jit(program))(*specs)
+    if batch is not None:
+        n_values = len(inputs or {})
+        vectorised = jax.vmap(program, in_axes=(0, *([None] * n_values)))
+        exported = jax.export.export(jax.jit(vectorised))(*specs)
+    else:
+        exported = jax.export.export(jax.jit(program))(*specs)
 
     coords, dims = coords_and_dims_for_inferencedata(model)
     meta = ProgramMeta(

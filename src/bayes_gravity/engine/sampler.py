@@ -6,9 +6,11 @@ builds the model: it deserialises the chain program, lets JAX's persistent cache
 executable, and runs the chains. On a cold cache it calls ``build_model()``, traces and
 exports the program, stores it, then runs the stored bytes exactly as a warm run would.
 
-Chains: on a CPU each chain is one call of the same executable, ``cores`` at a time in
-threads (XLA releases the GIL while it runs), so a chain's draws depend on its key only, not
-on how many run at once. On a GPU the chains are one vectorised call.
+Chains (``[sampler.nuts] chain_method``, PyMC's name): ``"parallel"`` (the default on a CPU)
+runs each chain as one call of the same executable, ``cores`` at a time in threads (XLA
+releases the GIL while it runs), so a chain's draws depend on its key only, not on how many
+run at once; ``"vectorized"`` (the default on a GPU) runs all chains in one call, vectorised
+with ``jax.vmap``, which fills a GPU but waits for the longest trajectory at every step.
 """
 
 from __future__ import annotations
@@ -67,11 +69,11 @@ def chain_settings(tune: int, draws: int, target_accept: float, nuts: dict[str, 
     """Build the static chain settings from ``pm.sample``-style options (``nuts``: extras)."""
     from bayes_gravity.errors import ConfigError
 
-    unknown = sorted(set(nuts) - {"max_treedepth", "metric", "target_accept"})
+    unknown = sorted(set(nuts) - {"max_treedepth", "metric", "target_accept", "chain_method"})
     if unknown:
         raise ConfigError(
             f"sampler.nuts: option(s) {unknown} are not understood by nuts_sampler = "
-            "'blackjax' (allowed: max_treedepth, metric)"
+            "'blackjax' (allowed: max_treedepth, metric, chain_method)"
         )
     metric = str(nuts.get("metric", "low_rank"))
     if metric not in METRICS:
@@ -111,6 +113,7 @@ def load_or_build(
     settings: ChainSettings,
     log_likelihood: list[str],
     inputs: dict[str, np.ndarray],
+    batch: int | None = None,
 ) -> tuple[Any, dict[str, Any], dict[str, dict[str, np.ndarray]], bool]:
     """Load the stored program for ``key``; build and store it first when it is missing.
 
@@ -125,7 +128,7 @@ def load_or_build(
     configure_jax()
     from bayes_gravity.engine.program import build_program
 
-    exported, meta = build_program(build_model(), settings, log_likelihood, inputs)
+    exported, meta = build_program(build_model(), settings, log_likelihood, inputs, batch)
     folder = cache.commit_folder("programs", key, lambda tmp: _save(tmp, exported, meta))
     return (*_load(folder), True)
 
@@ -162,12 +165,22 @@ def sample(
     """
     data = {name: np.asarray(value) for name, value in (data or {}).items()}
     jax = configure_jax()
-    settings = chain_settings(tune, draws, target_accept, dict(nuts or {}))
+    nuts = dict(nuts or {})
+    settings = chain_settings(tune, draws, target_accept, nuts)
     platform = jax.default_backend()
+    method = str(nuts.get("chain_method", "parallel" if platform == "cpu" else "vectorized"))
+    if method not in ("parallel", "vectorized"):
+        from bayes_gravity.errors import ConfigError
+
+        raise ConfigError(
+            f"sampler.nuts.chain_method: {method!r} is not 'parallel' or 'vectorized'"
+        )
+    batch = chains if method == "vectorized" else None
     key = cache.make_key(
         {
             **key_parts,
             "settings": settings._asdict(),
+            "batch": batch,
             "log_likelihood": sorted(log_likelihood),
             "inputs": {k: [list(v.shape), str(v.dtype)] for k, v in sorted(data.items())},
             "platform": platform,
@@ -176,11 +189,11 @@ def sample(
     )
     start = time.perf_counter()
     exported, meta, stored, built = load_or_build(
-        key, build_model, settings, list(log_likelihood), data
+        key, build_model, settings, list(log_likelihood), data, batch
     )
     loaded = time.perf_counter()
     arguments = [data[name] for name in meta["inputs"]]
-    specs = [jax.ShapeDtypeStruct((2,), np.uint32)]
+    specs = [jax.ShapeDtypeStruct((2,) if batch is None else (batch, 2), np.uint32)]
     specs += [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in arguments]
     compiled = jax.jit(exported.call).lower(*specs).compile()
     ready = time.perf_counter()
@@ -198,7 +211,10 @@ def sample(
         return {name: np.asarray(value) for name, value in out.items()}
 
     workers = max(1, min(int(cores or min(chains, 2)), chains))
-    if workers == 1:
+    if batch is not None:
+        together = jax.block_until_ready(compiled(keys, *arguments))
+        results = [{k: np.asarray(v[c]) for k, v in together.items()} for c in range(chains)]
+    elif workers == 1:
         results = [run(c) for c in range(chains)]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
