@@ -13,7 +13,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -217,16 +217,18 @@ def fit(
     _print_warnings(inputs.panel.warnings)
     for note in inputs.exclusions:
         echo(f"excluded: {note}")
-    model.fit(
-        progressbar=sys.stderr.isatty(),
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        random_seed=seed,
-        nuts_sampler=nuts_sampler,
-        method=method,
+    options: dict[str, Any] = dict(
+        draws=draws, tune=tune, chains=chains, random_seed=seed, nuts_sampler=nuts_sampler
     )
-    result = summarise(model)
+    model.fit(progressbar=sys.stderr.isatty(), method=method, **options)
+    mean_model = None
+    if model_spec.frontier is not None:
+        from bayes_gravity.runs import fit_mean_model
+
+        # the mean model beside the frontier: its ratio tiers and residuals (Waldman's check)
+        mean_model = fit_mean_model(model, method=method, **options)
+        echo(f"mean model fitted beside the frontier ({mean_model.wall_seconds or 0:.1f} s)")
+    result = summarise(model, mean_model)
     out_dir = out if out is not None else MODELS_DIR / model_spec.name
     write_run(model, result, out_dir)
     WRITTEN.append(out_dir)  # from here on, an interrupt no longer means "nothing was written"
@@ -236,7 +238,7 @@ def fit(
         echo(f"!!! {warning(method)} !!!")
         compare = False  # PSIS-LOO needs posterior draws, not an approximation's
     if compare:
-        _write_comparison(model, out_dir)
+        _write_comparison(model, out_dir, mean_model)
     report_failed = False
     try:
         if report:
@@ -259,14 +261,14 @@ def fit(
     return 1 if report_failed else 0
 
 
-def _write_comparison(model: object, out_dir: Path) -> None:
+def _write_comparison(model: object, out_dir: Path, mean_model: object = None) -> None:
     import time
 
     from bayes_gravity.comparison import compare_models, write_comparison
 
     start = time.perf_counter()
     try:
-        table, pointwise = compare_models(model)  # type: ignore[arg-type]
+        table, pointwise = compare_models(model, mean=mean_model)  # type: ignore[arg-type]
     except ValueError as err:
         _print_warnings([f"model comparison skipped: {err}"])
         return
@@ -318,6 +320,10 @@ def _print_fit_summary(spec: object, result: object, seconds: float) -> None:
     echo(f"\ngravity coefficients ({spec.ci_prob:.0%} intervals):")
     for row in result.tables["coefficients.csv"].itertuples():
         echo(f"  {row.term:<20} {row.mean:+.3f} [{row.lo:+.3f}, {row.hi:+.3f}]")
+    if "efficiency.csv" in result.tables:
+        _print_frontier_summary(spec, result)
+        echo(f"\nwall time {seconds:.1f} s")
+        return
     pot = result.tables["potential.csv"]
     latest = pot.loc[pot.groupby(["partner", "flow"])["year"].idxmax()]
     echo(f"\npotential ({spec.potential.describe()}), latest year per partner:")
@@ -328,6 +334,37 @@ def _print_fit_summary(spec: object, result: object, seconds: float) -> None:
             f"{row.p_reshaping:.2f}/{row.p_expansion:.2f}/{row.p_huge:.2f}  -> {row.tier}"
         )
     echo(f"\nwall time {seconds:.1f} s")
+
+
+def _print_frontier_summary(spec: ModelSpec, result: object) -> None:
+    from bayes_gravity.efficiency import COMPARISON_FILE, crosstab
+    from bayes_gravity.runs import RunResult
+
+    assert isinstance(result, RunResult) and spec.frontier is not None
+    support = result.diagnostics["frontier_support"]
+    echo(f"\n{support['message']}")
+    eff = result.tables["efficiency.csv"]
+    latest = eff.loc[eff.groupby(["partner", "flow"])["year"].idxmax()]
+    echo(f"\ntrade efficiency ({spec.frontier.describe()}), latest year per partner:")
+    for row in latest.to_dict("records"):
+        echo(
+            f"  {row['partner']} {row['flow']:<6} {row['year']}  TE {row['te_mean']:.2f} "
+            f"[{row['te_lo']:.2f}, {row['te_hi']:.2f}]  untapped "
+            f"{row['untapped_usd_mean'] / 1e9:.2f} bn US$ "
+            f"[{row['untapped_usd_lo'] / 1e9:.2f}, {row['untapped_usd_hi'] / 1e9:.2f}]  "
+            f"P(low/medium/high) {row['p_low']:.2f}/{row['p_medium']:.2f}/{row['p_high']:.2f} "
+            f"-> {row['tier']}"
+        )
+    comparison = result.tables.get(COMPARISON_FILE)
+    if comparison is not None:
+        mean = result.diagnostics.get("mean_model", {})
+        echo(
+            f"\nfrontier tiers (rows) against the mean model's ratio tiers (columns), all "
+            f"{len(comparison)} rows; same reading in {comparison['same_reading'].mean():.0%} "
+            f"(high~reshaping, medium~expansion, low~huge); mean model: "
+            f"{mean.get('summary', 'not fitted')}"
+        )
+        echo(crosstab(comparison).to_string())
 
 
 @app.command()

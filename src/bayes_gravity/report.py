@@ -74,6 +74,7 @@ SECTIONS = (
     ("holdout", "8. Out-of-sample check"),
     ("scenarios", "9. Scenarios"),
 )
+FRONTIER_TITLE = "6. Trade efficiency: the stochastic frontier"
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -254,11 +255,15 @@ def load_inputs(run_dir: Path) -> ReportInputs:
     except json.JSONDecodeError as err:
         raise ResultsError(f"{run_dir / 'diagnostics.json'} is not valid JSON ({err})") from None
     tables = {}
-    for name in ("coefficients.csv", "potential.csv", "index.csv", "loadings.csv"):
+    # a frontier run has efficiency tables where a mean-model run has potential.csv
+    frontier = model.spec.frontier is not None
+    required = ("coefficients.csv", "efficiency.csv" if frontier else "potential.csv")
+    names = ("index.csv", "loadings.csv", "frontier_vs_ratio.csv", *required)
+    for name in names:
         path = run_dir / name
         if path.is_file():
             tables[name] = pd.read_csv(path)
-        elif name in ("coefficients.csv", "potential.csv"):
+        elif name in required:
             raise ResultsError(f"{path} is missing; refit with `fit`")
     seed = int(model.idata.attrs.get("random_seed", model.spec.sampler.random_seed))
     return ReportInputs(run_dir, model, diagnostics, tables, seed)
@@ -1139,17 +1144,30 @@ def build_report(inp: ReportInputs) -> str:
     rng = np.random.default_rng(inp.rng_seed)
     classic = run_classic(inp.model.data, inp.model.spec)
     with plt.rc_context({"figure.max_open_warning": 0, "font.size": 9}):
-        sections = [
-            _metadata_section(inp),
-            _diagnostics_section(inp),
-            _checks_section(inp, rng),
-            _index_section(inp, classic, rng),
-            _gravity_section(inp, classic),
-            _potential_section(inp, classic),
-            _comparison_section(inp),
-            _holdout_section(inp),
-            _scenarios_section(inp),
-        ]
+        if inp.model.spec.frontier is not None:
+            from bayes_gravity.report_frontier import efficiency_section
+
+            # the predictive checks, ratio tiers, holdout and scenarios need the mean model
+            sections = [
+                _metadata_section(inp),
+                _diagnostics_section(inp),
+                _index_section(inp, classic, rng),
+                _gravity_section(inp, classic),
+                efficiency_section(inp, "potential", FRONTIER_TITLE),
+                _comparison_section(inp),
+            ]
+        else:
+            sections = [
+                _metadata_section(inp),
+                _diagnostics_section(inp),
+                _checks_section(inp, rng),
+                _index_section(inp, classic, rng),
+                _gravity_section(inp, classic),
+                _potential_section(inp, classic),
+                _comparison_section(inp),
+                _holdout_section(inp),
+                _scenarios_section(inp),
+            ]
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("bayes_gravity", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),

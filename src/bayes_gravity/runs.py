@@ -41,6 +41,8 @@ from bayes_gravity.potential import posterior_potential
 INTERNAL = ("_z", "_raw", "_excess", "loading_anchor", "loading_other", "ppml_pointwise")
 RAW_SCALE = ("sigma_index_step", "index_drift", "index_ar1_rho")
 TABLES = ("index.csv", "loadings.csv", "coefficients.csv", "potential.csv")
+# scalar parameters of the frontier reported in coefficients.csv beside beta_* and sigma*
+FRONTIER_SCALARS = ("delta_", "eta", "mu_u")
 RUN_FILES = (*TABLES, "posterior.nc", "diagnostics.json")
 
 log = logging.getLogger(__name__)
@@ -127,7 +129,7 @@ def coefficient_table(model: GravityModel) -> pd.DataFrame:
     names = [
         n
         for n in reported_vars(posterior)
-        if n.startswith(("beta_", "sigma", "nu", "intercept", "gamma_shape"))
+        if n.startswith(("beta_", "sigma", "nu", "intercept", "gamma_shape", *FRONTIER_SCALARS))
         and posterior[n].ndim == 2
     ]
     rhat = az.rhat(model.idata, var_names=names)
@@ -241,9 +243,79 @@ def gate(model: GravityModel) -> dict[str, Any]:
     return worst
 
 
-def summarise(model: GravityModel) -> RunResult:
-    """Compute every table and the diagnostics gate from a fitted model."""
+def fit_mean_model(model: GravityModel, **overrides: Any) -> GravityModel:
+    """Fit the mean model beside a frontier fit: the same spec without ``[frontier]``.
+
+    Same data, sampler settings and seed, so on the same engine cache it is the very
+    program (and draws) of the mean-model run of that spec.
+    """
+    spec = model.spec.model_copy(update={"frontier": None, "name": f"{model.spec.name}-mean"})
+    mean = GravityModel(spec, model.data)
+    mean.fit(store_prior=False, **overrides)
+    return mean
+
+
+def frontier_tables(
+    model: GravityModel, mean: GravityModel | None, diagnostics: dict[str, Any]
+) -> dict[str, pd.DataFrame]:
+    """Efficiency tables of a frontier fit; Waldman's check and the mean fit's verdict.
+
+    ``mean``: the mean model fitted on the same data (the spec without ``[frontier]``); its
+    ratio tiers go beside the frontier tiers and its residuals into the skewness check.
+    """
+    from bayes_gravity import efficiency
+    from bayes_gravity.diagnostics import format_verdict
+    from bayes_gravity.frontier import inefficiency_draws
+
+    assert model.inputs is not None and model.spec.frontier is not None
+    frontier = model.spec.frontier
+    trade, panel = model.inputs.trade, model.inputs.panel
+    posterior = model.idata["posterior"].to_dataset()
+    log_values = np.log(trade["value_usd"].to_numpy(dtype=float) / 1e6)
+    u = inefficiency_draws(posterior, frontier, log_values, int(model.spec.sampler.random_seed))
+    eff = efficiency.efficiency_table(trade, u, frontier, model.spec.ci_prob)
+    tables = {
+        efficiency.EFFICIENCY_FILE: eff,
+        efficiency.RANK_FILE: efficiency.rank_table(trade, u, panel.partners),
+    }
+    index_rows = None
+    if panel.index_covariate is not None:
+        index = stack_draws(index_posterior(model), "cbec_index").mean(axis=0)
+        countries = trade["partner"].map({c: i for i, c in enumerate(panel.countries)})
+        years = trade["year"].map({y: i for i, y in enumerate(panel.years)})
+        index_rows = index[countries.to_numpy(), years.to_numpy()]
+    ols = efficiency.ols_residuals(trade, panel.observed_covariates, index_rows, panel.partners)
+    residuals = None
+    if mean is not None:
+        mean_posterior = mean.idata["posterior"].to_dataset()
+        residuals = efficiency.mean_model_residuals(mean_posterior, trade, panel.partners)
+        potential = potential_table(mean)
+        tables[efficiency.COMPARISON_FILE] = efficiency.tier_comparison(eff, potential)
+        verdict = gate(mean)
+        diagnostics["mean_model"] = {
+            "passed": verdict["passed"],
+            "summary": format_verdict(verdict).splitlines()[0],
+            "ratio_tier_rule": model.spec.potential.describe(),
+        }
+    diagnostics["frontier_support"] = efficiency.skewness_check(ols, residuals)
+    diagnostics["tier_rule"] = frontier.describe()
+    return tables
+
+
+def summarise(model: GravityModel, mean: GravityModel | None = None) -> RunResult:
+    """Compute every table and the diagnostics gate from a fitted model.
+
+    A frontier fit gets the efficiency tables instead of ``potential.csv``; ``mean`` is the
+    mean model fitted beside it (:func:`frontier_tables`).
+    """
     diagnostics = gate(model)
+    if model.spec.frontier is not None:
+        tables = {"coefficients.csv": coefficient_table(model)}
+        tables.update(frontier_tables(model, mean, diagnostics))
+        if model.inputs is not None and model.inputs.panel.index_covariate is not None:
+            tables["index.csv"] = index_table(model)
+            tables["loadings.csv"] = loadings_table(model)
+        return RunResult(tables=tables, diagnostics=diagnostics)
     # No wall time here: diagnostics.json judges the draws, so the same seed gives the same
     # bytes; the time is in posterior.nc's attributes (wall_seconds) and printed by `fit`.
     diagnostics["tier_rule"] = model.spec.potential.describe()
@@ -271,12 +343,22 @@ def _commit_order(names: list[str]) -> list[str]:
 def _files_of_a_run() -> list[str]:
     """Every file a run folder can hold: this module's, and those written beside them."""
     # imported here: these modules import this one
+    from bayes_gravity import efficiency
     from bayes_gravity.comparison import COMPARISON_FILE, POINTWISE_FILE
     from bayes_gravity.holdout import HOLDOUT_FILE
     from bayes_gravity.report import REPORT_FILE
     from bayes_gravity.scenario import SCENARIO_DIR
 
-    return [*RUN_FILES, HOLDOUT_FILE, COMPARISON_FILE, POINTWISE_FILE, REPORT_FILE, SCENARIO_DIR]
+    frontier = [efficiency.EFFICIENCY_FILE, efficiency.RANK_FILE, efficiency.COMPARISON_FILE]
+    return [
+        *RUN_FILES,
+        *frontier,
+        HOLDOUT_FILE,
+        COMPARISON_FILE,
+        POINTWISE_FILE,
+        REPORT_FILE,
+        SCENARIO_DIR,
+    ]
 
 
 def write_run(model: GravityModel, result: RunResult, out: Path) -> list[Path]:
