@@ -137,7 +137,7 @@ def skewness_check(
     the **left**. With right-skewed OLS residuals the maximum-likelihood ``sigma_u`` is 0
     (Waldman 1982): the data do not support a frontier, and any inefficiency the Bayesian fit
     reports comes from the prior. ``z = m3 / sqrt(6 m2^3 / n)`` is the moment test of
-    Coelli (1995), one-sided against left skew (``p_left``: P(Z <= z)).
+    Coelli (1995), one-sided: ``p_value_left_skew = P(Z <= z)`` (small: significant left skew).
     """
     from scipy import stats
 
@@ -148,32 +148,41 @@ def skewness_check(
     report: dict[str, Any] = {
         "ols_skewness": skew,
         "ols_z": float(z),
-        "p_left": float(stats.norm.cdf(z)),
+        "p_value_left_skew": float(stats.norm.cdf(z)),
         "n": int(n),
     }
-    supported = skew < 0
+    problems = []
+    if skew >= 0:
+        problems.append(f"the OLS residuals are right-skewed (skewness {skew:+.3f})")
     if posterior_residuals is not None:
         draws = skewness(np.asarray(posterior_residuals, dtype=float), axis=1)
         report["posterior_skewness_mean"] = float(draws.mean())
         report["posterior_p_right_skewed"] = float((draws > 0).mean())
-        supported = supported and float((draws > 0).mean()) < 0.5
-    report["supported"] = bool(supported)
-    if supported:
+        if report["posterior_p_right_skewed"] >= 0.5:
+            problems.append(
+                "the mean model's posterior residuals are right-skewed in "
+                f"{report['posterior_p_right_skewed']:.0%} of draws (mean skewness "
+                f"{report['posterior_skewness_mean']:+.3f})"
+                + (
+                    f", although the OLS residuals are left-skewed ({skew:+.3f})"
+                    if skew < 0
+                    else ""
+                )
+            )
+    report["supported"] = not problems
+    if not problems:
         report["message"] = (
             f"residuals of the mean model are left-skewed (OLS skewness {skew:+.3f}, z = "
             f"{z:+.2f}): the data carry the one-sided error a frontier needs"
         )
     else:
         report["message"] = (
-            f"!!! THE DATA DO NOT SUPPORT A FRONTIER: the mean model's residuals are "
-            f"right-skewed (OLS skewness {skew:+.3f}"
-            + (
-                f", posterior P(skewness > 0) = {report['posterior_p_right_skewed']:.2f}"
-                if posterior_residuals is not None
-                else ""
-            )
-            + "); the maximum-likelihood sigma_u is 0 (Waldman 1982), so the inefficiency "
-            "this fit reports comes from the prior on sigma_u, not from the data !!!"
+            "!!! THE DATA DO NOT CLEARLY SUPPORT A FRONTIER: "
+            + "; ".join(problems)
+            + ". With right-skewed residuals the maximum-likelihood sigma_u is 0 (Waldman "
+            "1982): the inefficiency this fit reports is then not backed by the residuals' "
+            "skewness; it can come from the prior on sigma_u or from a few outlying rows "
+            "read as inefficiency. Read TE and its tiers with that in mind !!!"
         )
     return report
 
