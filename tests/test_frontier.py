@@ -402,3 +402,32 @@ def test_true_te_lies_in_its_interval_at_the_nominal_rate(tmp_path: Path) -> Non
     share = merged["covered"].mean()
     assert 0.82 <= share <= 0.97, merged.loc[~merged["covered"], ["partner", "flow", "year"]]
     assert np.corrcoef(merged["te_mean"], merged["te"])[0, 1] > 0.6
+
+
+def test_inefficiency_scenario_on_a_fitted_frontier(
+    tmp_path: Path, mock_pymc_sample, capsys
+) -> None:
+    """Halving u raises trade exactly where asked; a factor of 1 changes nothing."""
+    from bayes_gravity.frontier_scenario import inefficiency_scenario
+
+    out = tmp_path / "run"
+    args = ["fit", str(FRONTIER_SPEC), "--out", str(out), "--draws", "20", "--chains", "2"]
+    assert main([*args, "--nuts-sampler", "pymc", "--no-compare", "--no-report"]) == 0
+    scenario = [
+        "efficiency-scenario", str(out), "--factor", "0.5", "--partner", "KAZ",
+        "--from-year", "2015", "--name", "halve_u_kaz",
+    ]  # fmt: skip
+    assert main(scenario) == 0
+    assert "TE" in capsys.readouterr().out
+    table = pd.read_csv(out / "scenarios" / "halve_u_kaz.csv")
+    changed = (table["partner"] == "KAZ") & (table["year"] >= 2015)
+    assert (table["changed"] == changed).all()
+    assert (table.loc[changed, "delta_usd_lo"] >= 0).all()
+    assert (table.loc[changed, "te_scenario_mean"] > table.loc[changed, "te_mean"]).all()
+    assert (table.loc[~changed, "delta_usd_mean"] == 0).all()
+    from bayes_gravity.predict import load_run
+
+    same = inefficiency_scenario(load_run(out), 1.0)
+    assert (same["delta_usd_mean"] == 0).all() and (same["p_tier_change"] == 0).all()
+    bad = ["efficiency-scenario", str(out), "--factor", "0.5", "--partner", "XXX", "--name", "x"]
+    assert main(bad) == 2 and not (out / "scenarios" / "x.csv").exists()

@@ -441,6 +441,42 @@ def scenario(
     return 0
 
 
+@app.command("efficiency-scenario")
+@handled
+def efficiency_scenario(
+    run: Annotated[Path, typer.Argument(help="run folder of a frontier fit")],
+    factor: Annotated[float, typer.Option(help="multiply u by this (0.5: halve inefficiency)")],
+    name: Annotated[str, typer.Option(help="writes RUN/scenarios/NAME.csv")],
+    partner: Annotated[list[str] | None, typer.Option(help="partner(s); default: all")] = None,
+    flow: Annotated[list[str] | None, typer.Option(help="export | import; default: both")] = None,
+    from_year: Annotated[int | None, typer.Option(help="first year changed")] = None,
+) -> int:
+    """Frontier runs: trade and TE with inefficiency scaled (fitted years), e.g. halve u for KAZ."""
+    from bayes_gravity.diagnostics import format_verdict
+    from bayes_gravity.frontier_scenario import inefficiency_scenario, write_inefficiency_scenario
+    from bayes_gravity.predict import load_run
+    from bayes_gravity.runs import read_diagnostics
+
+    model = load_run(run)
+    table = inefficiency_scenario(model, factor, partner, flow, from_year)
+    path = write_inefficiency_scenario(table, run, name)
+    verdict = format_verdict(read_diagnostics(run))
+    echo(verdict)
+    changed = table[table["changed"]]
+    latest = changed[changed["year"] == changed["year"].max()]
+    echo(f"scenario {name}: {table['rule'].iloc[0]}")
+    for row in latest.to_dict("records"):
+        echo(
+            f"  {row['partner']} {row['flow']:<6} {row['year']}  TE {row['te_mean']:.2f} -> "
+            f"{row['te_scenario_mean']:.2f}  trade +{row['delta_usd_mean'] / 1e9:.2f} bn US$ "
+            f"[{row['delta_usd_lo'] / 1e9:.2f}, {row['delta_usd_hi'] / 1e9:.2f}]  "
+            f"P(tier change) {row['p_tier_change']:.2f} -> {row['tier']}"
+        )
+    echo(verdict)
+    echo(f"wrote {path}")
+    return 0
+
+
 @data_app.command("import-wb")
 @handled
 def import_wb(
