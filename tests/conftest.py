@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bayes_gravity.data import SHIPPED_DATA
+from bayes_gravity.data.dataset import SHIPPED_DATA
 
 # Compiled programs of this test session go to a fresh cache folder (inherited by the
 # subprocesses), so the suite starts cold and leaves the user's cache alone; point
@@ -560,7 +560,7 @@ def other_region_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def shipped():
-    from bayes_gravity.data import load_dataset
+    from bayes_gravity.data.dataset import load_dataset
 
     return load_dataset()
 
@@ -574,7 +574,7 @@ def spec():
 
 @pytest.fixture(scope="module")
 def panel(shipped, spec):
-    from bayes_gravity.panel import build_panel
+    from bayes_gravity.data.panel import build_panel
 
     return build_panel(shipped, spec)
 

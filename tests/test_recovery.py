@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bayes_gravity import calibration
 from bayes_gravity.cli import main
 from bayes_gravity.config import parse_spec
-from bayes_gravity.data import load_dataset
-from bayes_gravity.model import GravityModel
-from bayes_gravity.simulate import simulate_dataset, simulation_spec
+from bayes_gravity.data.dataset import load_dataset
+from bayes_gravity.model.gravity_model import GravityModel
+from bayes_gravity.validation import calibration
+from bayes_gravity.validation.simulate import simulate_dataset, simulation_spec
 
 # ---------------------------------------------------------------------------- fast
 
@@ -123,7 +123,7 @@ def test_sbc_ranks_are_uniform() -> None:
 @pytest.mark.slow
 def test_flat_prior_gravity_matches_ols(tmp_path: Path) -> None:
     """No random effects, near-flat priors, log-normal: posterior means = OLS estimates."""
-    from bayes_gravity.classic import fit_ols, regression_table
+    from bayes_gravity.classic.study import fit_ols, regression_table
 
     years = range(2004, 2019)
     folder = tmp_path / "data"
@@ -160,7 +160,7 @@ def test_latent_index_agrees_with_pca_on_complete_data(tmp_path: Path) -> None:
     """Complete indicators: PCA scores and the latent index rank countries alike each year."""
     import pymc as pm
 
-    from bayes_gravity.cbec_index import pca_index
+    from bayes_gravity.model.latent_index import pca_index
 
     years = range(2006, 2018)
     folder = tmp_path / "data"

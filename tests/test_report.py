@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bayes_gravity.cli import main
-from bayes_gravity.report import REPORT_FILE, SECTIONS
+from bayes_gravity.report.assemble import REPORT_FILE, SECTIONS
 
 SCENARIO = "openness_plus_10pct"
 
@@ -28,8 +28,8 @@ def rendered(small_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
     written through the library, which does not re-render.
     """
     from bayes_gravity.config import MODELS_DIR
-    from bayes_gravity.predict import load_run
-    from bayes_gravity.scenario import load_scenario, write_scenario
+    from bayes_gravity.results.predict import load_run
+    from bayes_gravity.results.scenario import load_scenario, write_scenario
 
     run = tmp_path_factory.mktemp("report") / "run"
     shutil.copytree(small_run, run)
@@ -171,9 +171,9 @@ def test_refuses_a_posterior_of_other_data(
 @pytest.mark.slow
 def test_comparison_scores_the_same_observations(small_run: Path, tmp_path: Path) -> None:
     """Tiny extra fits: three models, same rows, saved, shown, and ignored once stale."""
-    from bayes_gravity.comparison import compare_models, read_comparison, write_comparison
-    from bayes_gravity.predict import load_run
-    from bayes_gravity.report import write_report
+    from bayes_gravity.report.assemble import write_report
+    from bayes_gravity.results.comparison import compare_models, read_comparison, write_comparison
+    from bayes_gravity.results.predict import load_run
 
     run = _copy_without_report(small_run, tmp_path)
     model = load_run(run)
@@ -202,7 +202,7 @@ def test_large_panels_show_the_largest_partners_and_say_so() -> None:
 
     import pandas as pd
 
-    from bayes_gravity.report import MAX_PARTNER_PANELS, Section, _shown_partners
+    from bayes_gravity.report.assemble import MAX_PARTNER_PANELS, Section, _shown_partners
 
     n = MAX_PARTNER_PANELS + 3
     partners = [f"P{i:02d}" for i in range(n)]

@@ -21,7 +21,7 @@ from bayes_gravity.errors import BayesGravityError, BayesGravityWarning, ConfigE
 
 if TYPE_CHECKING:  # type-only: the CLI imports heavy modules inside each command
     from bayes_gravity.config import ModelSpec
-    from bayes_gravity.data import Dataset
+    from bayes_gravity.data.dataset import Dataset
 
 app = typer.Typer(
     help="Bayesian trade-potential toolkit: CBEC index, gravity model, potential tiers.",
@@ -77,7 +77,7 @@ def _dataset_for(spec: ModelSpec, spec_path: Path, data: Path | None) -> Dataset
     spec errors (exit 2) naming the spec key; a broken dataset is a data error (exit 3).
     """
     from bayes_gravity.config import check_against_data, resolve_data_path
-    from bayes_gravity.data import SHIPPED_DATA, load_dataset
+    from bayes_gravity.data.dataset import SHIPPED_DATA, load_dataset
 
     folder = resolve_data_path(spec, spec_path, data)
     if data is None and folder is not None and not folder.is_dir():
@@ -111,7 +111,7 @@ def _print_warnings(messages: list[str]) -> None:
 @handled
 def validate(data: DataOpt = None, trade_file: str = "trade.csv") -> int:
     """Check a dataset folder: print coverage and every problem; exit 0 when usable."""
-    from bayes_gravity.data import load_dataset
+    from bayes_gravity.data.dataset import load_dataset
 
     dataset = load_dataset(data, trade_file=trade_file)
     echo(f"dataset: {dataset.path}  (hash {dataset.content_hash})")
@@ -134,7 +134,7 @@ def validate(data: DataOpt = None, trade_file: str = "trade.csv") -> int:
 @handled
 def classic(spec: SpecArg = None, data: DataOpt = None, out: OutOpt = None) -> int:
     """Run the study's classic pipeline: PCA index, OLS / random-effects gravity, tiers."""
-    from bayes_gravity.classic import run_classic, write_classic
+    from bayes_gravity.classic.study import run_classic, write_classic
     from bayes_gravity.config import MODELS_DIR, load_spec
 
     model_spec, spec_path = load_spec(spec)
@@ -203,10 +203,10 @@ def fit(
 ) -> int:
     """Fit the Bayesian model (default: models/default.toml on the shipped data)."""
     from bayes_gravity.config import MODELS_DIR, load_spec
-    from bayes_gravity.diagnostics import format_verdict
     from bayes_gravity.errors import ConfigError
-    from bayes_gravity.model import GravityModel
-    from bayes_gravity.runs import summarise, write_run
+    from bayes_gravity.model.gravity_model import GravityModel
+    from bayes_gravity.results.diagnostics import format_verdict
+    from bayes_gravity.results.store import summarise, write_run
 
     model_spec, spec_path = load_spec(spec)
     if nuts_sampler is not None and nuts_sampler not in ("pymc", "nutpie", "numpyro", "blackjax"):
@@ -231,7 +231,7 @@ def fit(
     write_run(model, result, out_dir)
     WRITTEN.append(out_dir)  # from here on, an interrupt no longer means "nothing was written"
     if method != "nuts":
-        from bayes_gravity.approximate import warning
+        from bayes_gravity.model.approximate import warning
 
         echo(f"!!! {warning(method)} !!!")
         compare = False  # PSIS-LOO needs posterior draws, not an approximation's
@@ -262,7 +262,7 @@ def fit(
 def _write_comparison(model: object, out_dir: Path) -> None:
     import time
 
-    from bayes_gravity.comparison import compare_models, write_comparison
+    from bayes_gravity.results.comparison import compare_models, write_comparison
 
     start = time.perf_counter()
     try:
@@ -282,7 +282,7 @@ def _write_comparison(model: object, out_dir: Path) -> None:
 def _write_report(run_dir: Path) -> Path:
     import time
 
-    from bayes_gravity.report import write_report
+    from bayes_gravity.report.assemble import write_report
 
     start = time.perf_counter()
     path = write_report(run_dir)
@@ -302,7 +302,7 @@ def report(
 
 def _print_fit_summary(spec: object, result: object, seconds: float) -> None:
     from bayes_gravity.config import ModelSpec
-    from bayes_gravity.runs import RunResult
+    from bayes_gravity.results.store import RunResult
 
     assert isinstance(spec, ModelSpec) and isinstance(result, RunResult)
     index = result.tables.get("index.csv")
@@ -341,7 +341,7 @@ def prior(
     """Prior predictive check: the trade the priors alone imply, next to the observed trade."""
     from bayes_gravity.config import MODELS_DIR, load_spec
     from bayes_gravity.io import write_csv
-    from bayes_gravity.model import GravityModel
+    from bayes_gravity.model.gravity_model import GravityModel
 
     model_spec, spec_path = load_spec(spec)
     dataset = _dataset_for(model_spec, spec_path, data)
@@ -374,10 +374,10 @@ def scenario(
     """Posterior predictive trade and potential tiers under a scenario, next to the baseline."""
     import time
 
-    from bayes_gravity.diagnostics import format_verdict
-    from bayes_gravity.predict import load_run
-    from bayes_gravity.runs import read_diagnostics
-    from bayes_gravity.scenario import load_scenario, rerender_report, write_scenario
+    from bayes_gravity.results.diagnostics import format_verdict
+    from bayes_gravity.results.predict import load_run
+    from bayes_gravity.results.scenario import load_scenario, rerender_report, write_scenario
+    from bayes_gravity.results.store import read_diagnostics
 
     start = time.perf_counter()
     scenario_spec = load_scenario(spec)
@@ -416,7 +416,7 @@ def import_wb(
     merge: Annotated[bool, typer.Option(help="add to an existing indicators.csv")] = False,
 ) -> int:
     """Import World Bank bulk CSVs (wide years, 1960 ... 2024) into an indicators.csv."""
-    from bayes_gravity.data import import_worldbank
+    from bayes_gravity.data.dataset import import_worldbank
 
     table = import_worldbank(
         files,
@@ -447,8 +447,8 @@ def calibrate(
     out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("docs/validation"),
 ) -> int:
     """Validate the model on SYNTHETIC data: SBC rank checks and parameter recovery (Dask)."""
-    from bayes_gravity import calibration
     from bayes_gravity.errors import ConfigError
+    from bayes_gravity.validation import calibration
 
     if sims < 0 or recovery < 0 or workers < 1:
         raise ConfigError("--sims and --recovery must be >= 0 and --workers >= 1")
@@ -483,7 +483,7 @@ def calibrate(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (errors are printed, never a traceback)."""
-    from bayes_gravity.engine.cache import point_compilers_at_cache
+    from bayes_gravity.model.engine.cache import point_compilers_at_cache
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     warnings.simplefilter("always", BayesGravityWarning)

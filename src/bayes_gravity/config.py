@@ -26,7 +26,7 @@ from pydantic import (
 from bayes_gravity.errors import ConfigError
 
 if TYPE_CHECKING:  # config must not import the data loader (and its dependencies) at run time
-    from bayes_gravity.data import Dataset
+    from bayes_gravity.data.dataset import Dataset
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_SPEC = MODELS_DIR / "default.toml"

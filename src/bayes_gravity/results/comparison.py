@@ -8,7 +8,7 @@ log trade (US$ millions), so their expected log predictive densities (ELPD) are 
   scored, so the comparison is about trade alone.
 - ``gravity_no_index``: the run's spec with the index covariate removed (same likelihood,
   random effects and priors), fitted with the hand-built model.
-- ``bambi_baseline``: the bambi formula model of :mod:`bayes_gravity.baseline` (log-normal,
+- ``bambi_baseline``: the bambi formula model of :mod:`bayes_gravity.model.baseline` (log-normal,
   partner random intercepts, no partner x flow gap).
 
 The two extra fits run at ``fit`` time (``fit --no-compare`` skips them); the comparison table
@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_gravity.baseline import build_bambi_baseline
-from bayes_gravity.gravity import LOG_LIKELIHOODS
 from bayes_gravity.io import write_csv
-from bayes_gravity.model import GravityModel
+from bayes_gravity.model.baseline import build_bambi_baseline
+from bayes_gravity.model.gravity import LOG_LIKELIHOODS
+from bayes_gravity.model.gravity_model import GravityModel
 
 log = logging.getLogger(__name__)
 

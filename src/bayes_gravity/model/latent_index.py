@@ -1,7 +1,7 @@
 """The classic CBEC development index: principal component analysis, as the study built it.
 
 Steps: indicators already transformed, direction-flipped and standardised by
-:func:`bayes_gravity.panel.indicator_panel`; gaps filled per country by linear interpolation
+:func:`bayes_gravity.data.panel.indicator_panel`; gaps filled per country by linear interpolation
 between observed years and carried flat beyond the first/last observation (PCA needs a
 complete matrix — the Bayesian index needs no filling); re-standardised; components with
 eigenvalue above ``eigenvalue_min`` kept; composite = variance-share-weighted component score.

@@ -35,7 +35,7 @@ ENV_VAR = "BAYES_GRAVITY_CACHE_DIR"
 FORMAT = 1
 # Packages whose version changes a traced program or its compiled code.
 PROGRAM_PACKAGES = ("jax", "jaxlib", "blackjax", "pymc", "pytensor", "numpy")
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def cache_dir() -> Path:

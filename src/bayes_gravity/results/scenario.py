@@ -23,8 +23,9 @@ has no published scale: its changes are in index sd units and it cannot be multi
 Without ``[projection]`` the scenario rows are the fitted trade rows and the baseline is the
 fit itself. With ``[projection] to_year = 2030`` the rows are every partner x flow for the
 years after the fit up to ``to_year``; the baseline path uses the dataset's values where it has
-them, else the last observed value held flat (see :func:`bayes_gravity.predict.covariate_rows`),
-and the CBEC index follows its own random walk with drift, per draw. ``growth`` (per year,
+them, else the last observed value held flat (see
+:func:`bayes_gravity.results.predict.covariate_rows`), and the CBEC index follows its own
+random walk with drift, per draw. ``growth`` (per year,
 compounding from the fit's last year, as-published scale) is applied on top of that baseline.
 
 Potential tiers: the ratio is actual / predicted (:mod:`bayes_gravity.potential`), predicted
@@ -48,10 +49,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bayes_gravity.config import read_toml, validate_as
 from bayes_gravity.errors import ConfigError
 from bayes_gravity.io import staged_commit, write_csv, write_json
-from bayes_gravity.model import GravityModel
+from bayes_gravity.model.gravity_model import GravityModel
 from bayes_gravity.potential import TIERS, potential_ratio, tier_codes, tier_probabilities
-from bayes_gravity.predict import KEYS, Predictor, covariate_rows, run_seed
-from bayes_gravity.runs import interval
+from bayes_gravity.results.predict import KEYS, Predictor, covariate_rows, run_seed
+from bayes_gravity.results.store import interval
 
 SCENARIO_DIR = "scenarios"
 # Every scenario CSV starts with these columns (extras follow: baseline, delta interval, tiers).
@@ -401,7 +402,7 @@ def _json_last(names: list[str]) -> list[str]:
 def rerender_report(run_dir: Path) -> Path | None:
     """Re-render the run's report if the report module exists (it may not yet)."""
     try:
-        from bayes_gravity.report import write_report
+        from bayes_gravity.report.assemble import write_report
     except (ImportError, AttributeError):
         return None
     return Path(write_report(run_dir))

@@ -5,9 +5,11 @@ trade, which bambi fits from a formula::
 
     log_trade ~ log_gdp_partner + ... + contig + flow + (1|partner)
 
-It is fitted on exactly the rows the hand-built model uses (:func:`bayes_gravity.panel.build_panel`
-then :func:`bayes_gravity.model.model_inputs`) with the same priors (:func:`gravity.prior_for`),
-so ``GravityModel(baseline_spec(spec), data)`` and :func:`fit_bambi_baseline` are one model in
+It is fitted on exactly the rows the hand-built model uses
+(:func:`bayes_gravity.data.panel.build_panel` then
+:func:`bayes_gravity.model.gravity_model.model_inputs`) with the same priors
+(:func:`gravity.prior_for`), so ``GravityModel(baseline_spec(spec), data)`` and
+:func:`fit_bambi_baseline` are one model in
 two parameterisations (up to the intercept-prior detail below), and their posteriors must
 agree within Monte Carlo error.
 
@@ -47,10 +49,10 @@ import numpy as np
 import pandas as pd
 
 from bayes_gravity.config import ModelSpec, PriorSpec
-from bayes_gravity.data import FLOWS, Dataset
-from bayes_gravity.gravity import UNIT, prior_for
-from bayes_gravity.model import model_inputs, package_versions
-from bayes_gravity.panel import Panel, build_panel
+from bayes_gravity.data.dataset import FLOWS, Dataset
+from bayes_gravity.data.panel import Panel, build_panel
+from bayes_gravity.model.gravity import UNIT, prior_for
+from bayes_gravity.model.gravity_model import model_inputs, package_versions
 
 log = logging.getLogger(__name__)
 

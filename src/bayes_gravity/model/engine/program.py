@@ -2,7 +2,7 @@
 
 The model is defined once, in PyMC. PyTensor's JAX backend (``pymc.sampling.jax``) turns its
 log-density, its deterministics and its pointwise log-likelihood into JAX functions of the
-flat unconstrained vector; :func:`bayes_gravity.engine.driver.make_chain` puts them into one
+flat unconstrained vector; :func:`bayes_gravity.model.engine.driver.make_chain` puts them into one
 NUTS chain; ``jax.export`` serialises the traced program (StableHLO) with everything the
 DataTree needs (names, shapes, dims, coords, observed and constant data) beside it.
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bayes_gravity.engine.driver import ChainSettings
+from bayes_gravity.model.engine.driver import ChainSettings
 
 # Observed variables whose pointwise log-likelihood is kept (PSIS-LOO scores trade only).
 KEY_SHAPE = (2,)  # threefry key data
@@ -93,7 +93,7 @@ def build_program(
     from pymc.sampling.jax import get_jaxified_graph
     from pymc.util import get_default_varnames
 
-    from bayes_gravity.engine.driver import make_chain
+    from bayes_gravity.model.engine.driver import make_chain
 
     value_vars = list(model.value_vars)
     initial_point = make_initial_point_fn(model=model, jitter_rvs=set(), return_transformed=True)(0)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_gravity.config import CovariateSpec, IndicatorSpec, ModelSpec
-from bayes_gravity.data import Dataset
+from bayes_gravity.data.dataset import Dataset
 from bayes_gravity.errors import ConfigError, DataError
 
 KEYS = ["reporter", "partner", "flow", "year"]

@@ -3,8 +3,8 @@
 :func:`write_report` reads only what ``fit`` saved (``posterior.nc``, the CSV tables,
 ``diagnostics.json``, the optional ``comparison.csv``, ``holdout_2023.csv`` and
 ``scenarios/``) plus the dataset the posterior's attributes name, refused when its content
-hash differs (:func:`bayes_gravity.predict.load_run`). Nothing is refitted; the classic PCA /
-OLS / random-effects pipeline runs again because it takes a second.
+hash differs (:func:`bayes_gravity.results.predict.load_run`). Nothing is refitted; the
+classic PCA / OLS / random-effects pipeline runs again because it takes a second.
 
 Figures are PNGs embedded as base64 (no remote assets, no scripts); the template ships inside
 the package (``templates/report.html.j2``). The same run folder renders to the same bytes:
@@ -26,13 +26,13 @@ import numpy as np
 import pandas as pd
 
 from bayes_gravity.errors import ResultsError
-from bayes_gravity.gravity import BENCHMARK_DEFINITION
-from bayes_gravity.holdout import COLUMNS as HOLDOUT_COLUMNS
-from bayes_gravity.holdout import HOLDOUT_FILE
 from bayes_gravity.io import write_text
-from bayes_gravity.model import GravityModel
-from bayes_gravity.scenario import COLUMNS as SCENARIO_COLUMNS
-from bayes_gravity.scenario import SCENARIO_DIR
+from bayes_gravity.model.gravity import BENCHMARK_DEFINITION
+from bayes_gravity.model.gravity_model import GravityModel
+from bayes_gravity.results.holdout import COLUMNS as HOLDOUT_COLUMNS
+from bayes_gravity.results.holdout import HOLDOUT_FILE
+from bayes_gravity.results.scenario import COLUMNS as SCENARIO_COLUMNS
+from bayes_gravity.results.scenario import SCENARIO_DIR
 
 log = logging.getLogger(__name__)
 
@@ -242,8 +242,8 @@ class ReportInputs:
 
 def load_inputs(run_dir: Path) -> ReportInputs:
     """Read a run folder; a missing, truncated or foreign posterior is a ResultsError."""
-    from bayes_gravity.predict import load_run
-    from bayes_gravity.runs import read_diagnostics
+    from bayes_gravity.results.predict import load_run
+    from bayes_gravity.results.store import read_diagnostics
 
     run_dir = Path(run_dir)
     model = load_run(run_dir)
@@ -478,7 +478,7 @@ def _diagnostics_section(inp: ReportInputs) -> Section:
 def _checks_section(inp: ReportInputs, rng: np.random.Generator) -> Section:
     import matplotlib.pyplot as plt
 
-    from bayes_gravity.predict import Predictor
+    from bayes_gravity.results.predict import Predictor
 
     sec = Section("checks", dict(SECTIONS)["checks"])
     assert inp.model.inputs is not None
@@ -616,7 +616,7 @@ def _gate_warning(inp: ReportInputs) -> list[str]:
 def _index_section(inp: ReportInputs, classic: Any, rng: np.random.Generator) -> Section:
     import matplotlib.pyplot as plt
 
-    from bayes_gravity.runs import index_posterior
+    from bayes_gravity.results.store import index_posterior
 
     sec = Section("index", dict(SECTIONS)["index"])
     assert inp.model.inputs is not None
@@ -945,7 +945,7 @@ def _potential_section(inp: ReportInputs, classic: Any) -> Section:
 
 
 def _comparison_section(inp: ReportInputs) -> Section:
-    from bayes_gravity.comparison import read_comparison
+    from bayes_gravity.results.comparison import read_comparison
 
     sec = Section("comparison", dict(SECTIONS)["comparison"])
     sec.intro.append(
@@ -1134,7 +1134,7 @@ def build_report(inp: ReportInputs) -> str:
     import jinja2
     import matplotlib.pyplot as plt
 
-    from bayes_gravity.classic import run_classic
+    from bayes_gravity.classic.study import run_classic
 
     rng = np.random.default_rng(inp.rng_seed)
     classic = run_classic(inp.model.data, inp.model.spec)
@@ -1151,7 +1151,7 @@ def build_report(inp: ReportInputs) -> str:
             _scenarios_section(inp),
         ]
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("bayes_gravity", "templates"),
+        loader=jinja2.PackageLoader("bayes_gravity.report", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
         undefined=jinja2.StrictUndefined,
     )
@@ -1176,7 +1176,7 @@ def _approximation_banner(attrs: Any) -> str:
     """Return the warning an approximate fit (ADVI, Pathfinder) carries; empty for NUTS."""
     if not int(attrs.get("approximate", 0)):
         return ""
-    from bayes_gravity.approximate import warning
+    from bayes_gravity.model.approximate import warning
 
     return warning(str(attrs.get("inference_method", "approximation")))
 

@@ -5,8 +5,9 @@ invented by a seeded random generator, and every folder carries ``SYNTHETIC.txt`
 ``truth.json`` marked ``"synthetic": true``. Nothing here is data about the countries named;
 ISO3 codes are real only because the loader checks them.
 
-The process follows :func:`bayes_gravity.cbec_index.add_latent_index` and
-:func:`bayes_gravity.gravity.add_gravity` (Student-t likelihood on log trade in US$ millions)::
+The process follows :func:`bayes_gravity.model.latent_index.add_latent_index` and
+:func:`bayes_gravity.model.gravity.add_gravity` (Student-t likelihood on log trade in US$
+millions)::
 
     raw[c, 0] = level[c],  raw[c, t] = raw[c, t-1] + drift + step_sd * innovation[c, t]
     index     = (raw - mean(raw)) / sd(raw)                     # over all country-years
@@ -17,7 +18,7 @@ The process follows :func:`bayes_gravity.cbec_index.add_latent_index` and
 
 The written indicator value is ``inverse_transform(a_j + b_j * direction_j * w)``, an affine
 map of ``w`` on the spec's transformed scale, so the standardisation in
-:func:`bayes_gravity.panel.indicator_panel` recovers ``w`` up to that indicator's realised
+:func:`bayes_gravity.data.panel.indicator_panel` recovers ``w`` up to that indicator's realised
 mean ``m_j`` and sd ``s_j``. The truth on the model's scale is therefore
 ``loading_j / s_j``, ``(intercept_j - m_j) / s_j`` and ``sigma_indicator / s_j``; the last
 differs slightly between indicators (the model has one shared sd), so ``truth.json`` gives
@@ -41,7 +42,8 @@ from bayes_gravity.errors import ConfigError
 from bayes_gravity.io import atomic_path, write_json, write_text
 
 SYNTHETIC_NOTE = (
-    "SYNTHETIC data written by bayes_gravity.simulate (seed {seed}): every number is invented "
+    "SYNTHETIC data written by bayes_gravity.validation.simulate (seed {seed}): every number "
+    "is invented "
     "from the model's own generative process; the ISO3 codes are real only because the loader "
     "checks them. truth.json holds the values it was drawn from. Not data about any country.\n"
 )
@@ -135,7 +137,9 @@ def simulation_spec(
     """
     raw = default_spec_dict()
     raw["name"] = name
-    raw["description"] = "SYNTHETIC data from bayes_gravity.simulate; " + raw.get("description", "")
+    raw["description"] = "SYNTHETIC data from bayes_gravity.validation.simulate; " + raw.get(
+        "description", ""
+    )
     years = list(years)
     data = dict(raw.get("data", {}))
     if data_path is not None:
@@ -201,7 +205,7 @@ def write_simulation_spec(
     raw = simulation_spec(data_path, years, **kwargs)
     text = to_toml(raw)
     assert tomllib.loads(text) == raw, "TOML round trip changed the spec"
-    write_text(path, "# SYNTHETIC-data spec written by bayes_gravity.simulate\n" + text)
+    write_text(path, "# SYNTHETIC-data spec written by bayes_gravity.validation.simulate\n" + text)
     return Path(path)
 
 
@@ -210,7 +214,7 @@ def write_simulation_spec(
 
 def pick_partners(n_partners: int, reporter: str, rng: np.random.Generator) -> list[str]:
     """``n_partners`` distinct ISO3 codes (not the reporter), sorted."""
-    from bayes_gravity.data import known_iso3
+    from bayes_gravity.data.dataset import known_iso3
 
     pool = sorted(known_iso3() - {reporter})
     if not 1 <= n_partners <= len(pool):
@@ -399,7 +403,7 @@ def simulate_dataset(
             pairs[cov.column] = (rng.random(len(partners)) < 0.5).astype(int)
 
     # Gravity: covariates transformed exactly as panel.py does, centred over the rows.
-    from bayes_gravity.panel import _transform
+    from bayes_gravity.data.panel import _transform
 
     grid = pd.MultiIndex.from_product(
         [partners, ["export", "import"], years], names=["partner", "flow", "year"]

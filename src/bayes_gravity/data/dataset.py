@@ -19,7 +19,7 @@ import pandas as pd
 
 from bayes_gravity.errors import DataError
 
-SHIPPED_DATA = Path(__file__).resolve().parents[2] / "data" / "china_central_asia"
+SHIPPED_DATA = Path(__file__).resolve().parents[3] / "data" / "china_central_asia"
 
 TRADE_COLUMNS = ["reporter", "partner", "year", "flow", "value_usd"]
 INDICATOR_COLUMNS = ["iso3", "year", "indicator", "value"]

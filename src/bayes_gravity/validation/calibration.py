@@ -10,10 +10,12 @@ check is a chi-square test on ``SBC_BINS`` equal bins per parameter.
 Fitting is cheap only if compilation is paid once: the drawn data differ from the template
 only in the observed values, so the engine's chain program is compiled once for the
 template (and cached on disk for every worker) with the observations as its inputs. The index
-indicators are observed as a constant inside :func:`bayes_gravity.cbec_index.add_latent_index`;
+indicators are observed as a constant inside
+:func:`bayes_gravity.model.latent_index.add_latent_index`;
 :func:`shared_observations` turns that constant into a named shared variable first.
 
-**Recovery**: datasets written by :func:`bayes_gravity.simulate.simulate_dataset` with known
+**Recovery**: datasets written by :func:`bayes_gravity.validation.simulate.simulate_dataset`
+with known
 parameters go through the real pipeline (files, ``load_dataset``, ``GravityModel.fit``), and
 the share of replicates whose 90 % interval holds the truth is reported per parameter, with
 the rank correlation of the fitted and the true index within each year.
@@ -115,9 +117,9 @@ def structure_model(config: SBCConfig, folder: Path, build: bool = True) -> tupl
     ``build = False`` returns ``None`` for the model (the tables only, without PyMC).
     """
     from bayes_gravity.config import parse_spec
-    from bayes_gravity.data import load_dataset
-    from bayes_gravity.model import GravityModel
-    from bayes_gravity.simulate import simulate_dataset, simulation_spec
+    from bayes_gravity.data.dataset import load_dataset
+    from bayes_gravity.model.gravity_model import GravityModel
+    from bayes_gravity.validation.simulate import simulate_dataset, simulation_spec
 
     simulate_dataset(
         folder,
@@ -229,7 +231,7 @@ def fit_prior_draw(config: SBCConfig, draw: dict[str, Any], seed: int) -> dict[s
     """
     from arviz_stats import ess
 
-    from bayes_gravity.engine import sampler as engine
+    from bayes_gravity.model.engine import sampler as engine
 
     partner = _first_partner(config)
     start = time.perf_counter()
@@ -516,9 +518,9 @@ def recover_one(config: RecoveryConfig, rep: int, seed: int) -> dict[str, Any]:
     from scipy import stats
 
     from bayes_gravity.config import parse_spec
-    from bayes_gravity.data import load_dataset
-    from bayes_gravity.model import GravityModel
-    from bayes_gravity.simulate import simulate_dataset, simulation_spec
+    from bayes_gravity.data.dataset import load_dataset
+    from bayes_gravity.model.gravity_model import GravityModel
+    from bayes_gravity.validation.simulate import simulate_dataset, simulation_spec
 
     sampler = {
         "draws": config.draws,
@@ -784,7 +786,7 @@ def _kind(name: str) -> str:
 
 def recovery_config() -> SBCConfig:
     """Default recovery structure (5 partners, 12 years, all 11 indicators) and known values."""
-    from bayes_gravity.simulate import DEFAULT_TRUTH
+    from bayes_gravity.validation.simulate import DEFAULT_TRUTH
 
     n_indicators = 11
     names = [n for n in SBC_SCALARS if n.startswith(("beta_", "sigma", "index_"))]

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from bayes_gravity.engine import cache
-from bayes_gravity.engine.driver import METRICS, ChainSettings
+from bayes_gravity.model.engine import cache
+from bayes_gravity.model.engine.driver import METRICS, ChainSettings
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def load_or_build(
         except Exception as err:  # a damaged or foreign entry: rebuild it
             cache.discard("programs", key, f"{type(err).__name__}: {err}")
     configure_jax()
-    from bayes_gravity.engine.program import build_program
+    from bayes_gravity.model.engine.program import build_program
 
     exported, meta = build_program(build_model(), settings, log_likelihood, inputs, batch)
     folder = cache.commit_folder("programs", key, lambda tmp: _save(tmp, exported, meta))

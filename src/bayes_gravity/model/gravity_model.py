@@ -26,13 +26,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_gravity.cbec_index import add_latent_index
 from bayes_gravity.config import ModelSpec, parse_spec
-from bayes_gravity.data import Dataset
+from bayes_gravity.data.dataset import Dataset
+from bayes_gravity.data.panel import Panel, build_panel
 from bayes_gravity.errors import BayesGravityError, ConfigError, ResultsError
-from bayes_gravity.gravity import LOG_LIKELIHOODS, add_gravity, usable_rows
 from bayes_gravity.io import finish_commits, write_with
-from bayes_gravity.panel import Panel, build_panel
+from bayes_gravity.model.gravity import LOG_LIKELIHOODS, add_gravity, usable_rows
+from bayes_gravity.model.latent_index import add_latent_index
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ class GravityModel:
 
         ``method``: ``"nuts"`` (default) samples the posterior; ``"advi"`` and
         ``"pathfinder"`` fit a fast approximation for exploration (see
-        :mod:`bayes_gravity.approximate`), marked as such in the DataTree's attributes.
+        :mod:`bayes_gravity.model.approximate`), marked as such in the DataTree's attributes.
         """
         if method not in METHODS:
             raise ConfigError(f"--method: unknown method {method!r}; choose from {METHODS}")
@@ -271,7 +271,7 @@ class GravityModel:
         start = time.perf_counter()
         with refuse_interrupted_sampling():
             if method != "nuts":
-                from bayes_gravity.approximate import fit_approximation
+                from bayes_gravity.model.approximate import fit_approximation
 
                 with self.model:
                     idata = fit_approximation(method, options)
@@ -301,14 +301,14 @@ class GravityModel:
         """Sample the gravity model (or the cut's ``stage = "index"`` model).
 
         ``nuts_sampler = "blackjax"``: the cached whole-chain JAX engine
-        (:mod:`bayes_gravity.engine`), with the pointwise log-likelihood computed inside the
+        (:mod:`bayes_gravity.model.engine`), with the pointwise log-likelihood computed inside the
         program. ``"nutpie"``: PyTensor's cached numba functions behind nutpie
-        (:mod:`bayes_gravity.nutpie_sampler`). Otherwise ``pm.sample``. ``data`` replaces the
+        (:mod:`bayes_gravity.model.nutpie_sampler`). Otherwise ``pm.sample``. ``data`` replaces the
         values of ``pm.Data`` variables (the index draws of a cut imputation).
         """
         observed = self._observed_name() if stage == "gravity" else None
         if uses_engine(options):
-            from bayes_gravity.engine import sampler as engine
+            from bayes_gravity.model.engine import sampler as engine
 
             def build() -> Any:
                 return self.build() if stage == "gravity" else self.build_index_model()
@@ -323,7 +323,7 @@ class GravityModel:
             )
         import pymc as pm
 
-        from bayes_gravity import nutpie_sampler
+        from bayes_gravity.model import nutpie_sampler
 
         model = self.model if stage == "gravity" else self.build_index_model()
         if model is None:
@@ -349,7 +349,7 @@ class GravityModel:
         drawn by PyMC once per model and seed and kept in the engine's cache, so that a warm
         fit need not build the PyMC model for them.
         """
-        from bayes_gravity.engine.cache import memo_tree
+        from bayes_gravity.model.engine.cache import memo_tree
 
         prior = memo_tree(
             {**self.model_key(), "prior_draws": PRIOR_DRAWS, "seed": int(seed)},
@@ -443,7 +443,7 @@ class GravityModel:
         """Prior predictive check: trade implied by the priors alone, per observed row (US$)."""
         import pymc as pm
 
-        from bayes_gravity.gravity import UNIT
+        from bayes_gravity.model.gravity import UNIT
 
         if self.model is None:
             self.build()

@@ -1,12 +1,12 @@
 """Out-of-sample check: predict a later year's trade and compare it with published figures.
 
 The fit ends in its last year (2020 in the default spec); the dataset's holdout file
-(``trade_press_2023_2024.csv``, :func:`bayes_gravity.data.load_holdout`) holds press-quoted
+(``trade_press_2023_2024.csv``, :func:`bayes_gravity.data.dataset.load_holdout`) holds press-quoted
 figures for 2023. For each partner and flow the posterior predictive trade of the holdout year
 uses that year's covariates from ``indicators.csv`` (a value missing in that year is carried
 forward from the last observed year and named in ``note``) and the CBEC index projected with
-its random walk with drift (:mod:`bayes_gravity.predict`). A ``total`` row sums the export and
-import draws. ``pred_mean`` is the posterior mean of expected trade (log likelihoods:
+its random walk with drift (:mod:`bayes_gravity.results.predict`). A ``total`` row sums the
+export and import draws. ``pred_mean`` is the posterior mean of expected trade (log likelihoods:
 ``exp(mu + sigma^2/2)``); ``pred_median`` and the 50 % / 90 % intervals are quantiles of the
 posterior predictive draws (observation noise included).
 """
@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_gravity.data import load_holdout
+from bayes_gravity.data.dataset import load_holdout
 from bayes_gravity.io import write_csv
-from bayes_gravity.model import GravityModel
-from bayes_gravity.predict import KEYS, Predictor, covariate_rows, quantiles, run_seed
+from bayes_gravity.model.gravity_model import GravityModel
+from bayes_gravity.results.predict import KEYS, Predictor, covariate_rows, quantiles, run_seed
 
 HOLDOUT_YEAR = 2023
 HOLDOUT_FILE = f"holdout_{HOLDOUT_YEAR}.csv"

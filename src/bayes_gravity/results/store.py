@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_gravity.cbec_index import pca_index, rank_summary
-from bayes_gravity.diagnostics import run_checks
 from bayes_gravity.errors import DataError
-from bayes_gravity.gravity import BENCHMARK_DEFINITION, benchmark_level
 from bayes_gravity.io import finish_commits, staged_commit, write_csv, write_json
-from bayes_gravity.model import GravityModel
+from bayes_gravity.model.gravity import BENCHMARK_DEFINITION, benchmark_level
+from bayes_gravity.model.gravity_model import GravityModel
+from bayes_gravity.model.latent_index import pca_index, rank_summary
 from bayes_gravity.potential import posterior_potential
+from bayes_gravity.results.diagnostics import run_checks
 
 # Sampler-internal coordinates: non-centred offsets and the raw index process, whose global
 # shift and scale the likelihood does not see (the index is standardised). Not reported.
@@ -183,7 +183,7 @@ def gate(model: GravityModel) -> dict[str, Any]:
     """Run the diagnostics gate; for a cut fit, the worst over imputations and index fit."""
     import xarray as xr
 
-    from bayes_gravity.approximate import gate_not_applicable, is_approximate
+    from bayes_gravity.model.approximate import gate_not_applicable, is_approximate
 
     if is_approximate(model.idata):
         return gate_not_applicable(str(model.idata.attrs["inference_method"]))
@@ -251,7 +251,10 @@ def summarise(model: GravityModel) -> RunResult:
     if model.inputs is not None and model.inputs.panel.index_covariate is not None:
         tables["index.csv"] = index_table(model)
         tables["loadings.csv"] = loadings_table(model)
-    from bayes_gravity.holdout import HOLDOUT_FILE, holdout_table  # imports this module's peers
+    from bayes_gravity.results.holdout import (
+        HOLDOUT_FILE,
+        holdout_table,
+    )  # imports this module's peers
 
     try:
         holdout = holdout_table(model)  # None: the dataset has no holdout figures
@@ -271,10 +274,10 @@ def _commit_order(names: list[str]) -> list[str]:
 def _files_of_a_run() -> list[str]:
     """Every file a run folder can hold: this module's, and those written beside them."""
     # imported here: these modules import this one
-    from bayes_gravity.comparison import COMPARISON_FILE, POINTWISE_FILE
-    from bayes_gravity.holdout import HOLDOUT_FILE
-    from bayes_gravity.report import REPORT_FILE
-    from bayes_gravity.scenario import SCENARIO_DIR
+    from bayes_gravity.report.assemble import REPORT_FILE
+    from bayes_gravity.results.comparison import COMPARISON_FILE, POINTWISE_FILE
+    from bayes_gravity.results.holdout import HOLDOUT_FILE
+    from bayes_gravity.results.scenario import SCENARIO_DIR
 
     return [*RUN_FILES, HOLDOUT_FILE, COMPARISON_FILE, POINTWISE_FILE, REPORT_FILE, SCENARIO_DIR]
 

@@ -7,8 +7,9 @@ For each posterior draw ``s`` and row ``i`` (partner p, flow f, year t)::
                + partner_effect[p] + partner_flow_effect[p, f]
                (+ partner_index_slope[p] * cbec_index[s, p, t]) (+ year_effect[t])
 
-the linear predictor :func:`bayes_gravity.gravity.add_gravity` builds, with the covariate means
-of the fit (stored in ``posterior.nc``). ``mu_benchmark`` drops the partner terms. Everything is
+the linear predictor :func:`bayes_gravity.model.gravity.add_gravity` builds, with the
+covariate means of the fit (stored in ``posterior.nc``). ``mu_benchmark`` drops the partner
+terms. Everything is
 vectorised over draws and rows; nothing loops over draws or partners.
 
 Years after the fitted window: covariates come from the dataset where it has them and are
@@ -36,11 +37,11 @@ import numpy as np
 import pandas as pd
 
 from bayes_gravity.config import ModelSpec, parse_spec
+from bayes_gravity.data.panel import _transform  # the exact transform the panel applies
 from bayes_gravity.errors import ConfigError, DataError, ResultsError
-from bayes_gravity.gravity import LOG_LIKELIHOODS, UNIT
-from bayes_gravity.model import GravityModel, read_posterior
-from bayes_gravity.panel import _transform  # the exact transform the panel applies
-from bayes_gravity.runs import stack_draws
+from bayes_gravity.model.gravity import LOG_LIKELIHOODS, UNIT
+from bayes_gravity.model.gravity_model import GravityModel, read_posterior
+from bayes_gravity.results.store import stack_draws
 
 POSTERIOR_FILE = "posterior.nc"
 KEYS = ["partner", "flow", "year"]
@@ -68,7 +69,7 @@ def load_run(run_dir: str | Path, data: str | Path | None = None) -> GravityMode
     dataset that differs from the one fitted (``data_hash``), and covariate means that do not
     match the ones recomputed from the data.
     """
-    from bayes_gravity.data import load_dataset
+    from bayes_gravity.data.dataset import load_dataset
 
     run_dir = Path(run_dir)
     path = run_dir / POSTERIOR_FILE

@@ -1,0 +1,1 @@
+"""classic layer (see docs/architecture.md)."""

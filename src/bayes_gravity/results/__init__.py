@@ -1,0 +1,1 @@
+"""results layer (see docs/architecture.md)."""
