@@ -131,7 +131,8 @@ WRITER = textwrap.dedent(
     import pandas as pd
     from bayes_gravity.data.dataset import load_dataset
     from bayes_gravity.model.gravity_model import GravityModel
-    from bayes_gravity.results.store import RunResult, write_run
+    from bayes_gravity.results.store import write_run
+    from bayes_gravity.results.tables import RunResult
 
     source, out = Path(sys.argv[1]), Path(sys.argv[2])
     model = GravityModel.load(source / "posterior.nc", load_dataset())
@@ -224,7 +225,8 @@ def test_commit_cut_short_during_renames_is_completed_by_the_next_reader(
 
     import pandas as pd
 
-    from bayes_gravity.results.store import RunResult, write_run
+    from bayes_gravity.results.store import write_run
+    from bayes_gravity.results.tables import RunResult
 
     tables = {n: pd.read_csv(small_run / n).assign(version="new") for n in TABLE_NAMES}
     diagnostics = dict(json.loads((small_run / "diagnostics.json").read_text()), version="new")
@@ -270,7 +272,8 @@ def test_stale_table_of_an_earlier_run_is_removed(previous_run, small_run):
     """A run without index.csv must not leave the earlier run's index.csv beside it."""
     import pandas as pd
 
-    from bayes_gravity.results.store import RunResult, write_run
+    from bayes_gravity.results.store import write_run
+    from bayes_gravity.results.tables import RunResult
 
     model = GravityModel.load(previous_run / "posterior.nc", load_dataset())
     tables = {n: pd.read_csv(small_run / n) for n in ("coefficients.csv", "potential.csv")}

@@ -183,7 +183,7 @@ def mock_pymc_sample():
 
 @pytest.mark.parametrize("likelihood", ["student_t", "lognormal", "gamma", "ppml"])
 def test_every_likelihood_builds_and_summarises(likelihood: str, mock_pymc_sample) -> None:
-    from bayes_gravity.results.store import summarise
+    from bayes_gravity.results.tables import summarise
 
     spec, _ = load_spec()
     spec = spec.model_copy(

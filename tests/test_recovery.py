@@ -160,7 +160,7 @@ def test_latent_index_agrees_with_pca_on_complete_data(tmp_path: Path) -> None:
     """Complete indicators: PCA scores and the latent index rank countries alike each year."""
     import pymc as pm
 
-    from bayes_gravity.model.latent_index import pca_index
+    from bayes_gravity.classic.pca_index import pca_index
 
     years = range(2006, 2018)
     folder = tmp_path / "data"

@@ -19,7 +19,7 @@ from bayes_gravity.cli import main
 from bayes_gravity.config import MODELS_DIR
 from bayes_gravity.errors import ConfigError
 from bayes_gravity.model.gravity import UNIT
-from bayes_gravity.results.predict import Predictor, covariate_rows, load_run
+from bayes_gravity.results.predict import Predictor, covariate_rows
 from bayes_gravity.results.scenario import (
     load_scenario,
     parse_scenario,
@@ -27,6 +27,7 @@ from bayes_gravity.results.scenario import (
     scenario_inputs,
     write_scenario,
 )
+from bayes_gravity.results.store import load_run
 
 SHIPPED = sorted((MODELS_DIR / "scenarios").glob("*.toml"))
 COLUMNS = [

@@ -82,7 +82,7 @@ def test_unknown_method_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_advi_fit_is_labelled_approximate(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bayes_gravity.results.store import summarise
+    from bayes_gravity.results.tables import summarise
 
     monkeypatch.setattr(approximate, "ADVI_STEPS", 300)  # plumbing, not accuracy
     spec, _ = load_spec()

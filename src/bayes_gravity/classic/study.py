@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bayes_gravity.classic.pca_index import PCAIndex, pca_index
 from bayes_gravity.config import ModelSpec
 from bayes_gravity.data.dataset import Dataset
 from bayes_gravity.data.panel import Panel, build_panel
 from bayes_gravity.io import staged_commit, write_csv
-from bayes_gravity.model.latent_index import PCAIndex, pca_index
 from bayes_gravity.potential import classify, potential_ratio
 
 

@@ -34,11 +34,11 @@ from bayes_gravity.io import write_csv
 from bayes_gravity.model.baseline import build_bambi_baseline
 from bayes_gravity.model.gravity import LOG_LIKELIHOODS
 from bayes_gravity.model.gravity_model import GravityModel
+from bayes_gravity.results.artefacts import COMPARISON as COMPARISON_FILE
+from bayes_gravity.results.artefacts import COMPARISON_POINTWISE as POINTWISE_FILE
 
 log = logging.getLogger(__name__)
 
-COMPARISON_FILE = "comparison.csv"
-POINTWISE_FILE = "comparison_pointwise.csv"
 KEYS = ["partner", "flow", "year"]
 # Gravity-only models mix fast; 2 chains x 1000 draws give a stable ELPD at a few seconds each.
 COMPARE_DRAWS = 1000

@@ -23,10 +23,10 @@ import pandas as pd
 from bayes_gravity.data.dataset import load_holdout
 from bayes_gravity.io import write_csv
 from bayes_gravity.model.gravity_model import GravityModel
+from bayes_gravity.results.artefacts import HOLDOUT as HOLDOUT_FILE
+from bayes_gravity.results.artefacts import HOLDOUT_YEAR
 from bayes_gravity.results.predict import KEYS, Predictor, covariate_rows, quantiles, run_seed
 
-HOLDOUT_YEAR = 2023
-HOLDOUT_FILE = f"holdout_{HOLDOUT_YEAR}.csv"
 SEED_OFFSET = 2023  # holdout noise must not reuse the sampler's stream
 COLUMNS = [
     *KEYS,

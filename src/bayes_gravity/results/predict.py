@@ -30,86 +30,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bayes_gravity.config import ModelSpec, parse_spec
+from bayes_gravity.config import ModelSpec
 from bayes_gravity.data.panel import _transform  # the exact transform the panel applies
 from bayes_gravity.errors import ConfigError, DataError, ResultsError
 from bayes_gravity.model.gravity import LOG_LIKELIHOODS, UNIT
-from bayes_gravity.model.gravity_model import GravityModel, read_posterior
-from bayes_gravity.results.store import stack_draws
+from bayes_gravity.model.gravity_model import GravityModel
+from bayes_gravity.results.draws import stack_draws
 
-POSTERIOR_FILE = "posterior.nc"
 KEYS = ["partner", "flow", "year"]
-
-
-# ---------------------------------------------------------------------------- loading a run
-
-
-def _peek_attrs(path: Path) -> dict[str, Any] | None:
-    """Attributes of a posterior file without loading its arrays (None when unreadable)."""
-    import h5netcdf
-
-    try:
-        with h5netcdf.File(path, "r") as handle:
-            return {str(k): v for k, v in handle.attrs.items()}
-    except (OSError, ValueError, KeyError, RuntimeError):
-        return None
-
-
-def load_run(run_dir: str | Path, data: str | Path | None = None) -> GravityModel:
-    """Load a run folder's fitted model with the dataset it was fitted on.
-
-    Refuses (:class:`ResultsError`, exit code 2) a folder without ``posterior.nc``, a truncated
-    or foreign file, a posterior whose stored spec does not hash to its ``spec_hash``, a
-    dataset that differs from the one fitted (``data_hash``), and covariate means that do not
-    match the ones recomputed from the data.
-    """
-    from bayes_gravity.data.dataset import load_dataset
-
-    run_dir = Path(run_dir)
-    path = run_dir / POSTERIOR_FILE
-    if not run_dir.is_dir():
-        raise ResultsError(f"run folder not found: {run_dir}")
-    attrs = _peek_attrs(path) if path.is_file() else None
-    if attrs is None or "bayes_gravity_spec" not in attrs:
-        # raises the precise error (missing, truncated, not ours), or completes a commit
-        # that a killed fit left half-renamed, after which the attributes can be read
-        read_posterior(path)
-        attrs = _peek_attrs(path)
-        if attrs is None or "bayes_gravity_spec" not in attrs:
-            raise ResultsError(f"{path} is not a bayes_gravity posterior; refit")
-    spec = parse_spec(json.loads(attrs["bayes_gravity_spec"]), str(path))
-    if spec.content_hash() != attrs.get("spec_hash"):
-        raise ResultsError(
-            f"{path}: the stored spec hashes to {spec.content_hash()}, not to the recorded "
-            f"spec_hash {attrs.get('spec_hash')}; the file was altered or comes from another "
-            "version; refit with `fit`"
-        )
-    folder = Path(data) if data is not None else Path(str(attrs.get("data_path", "")))
-    if not folder.is_dir():
-        raise ResultsError(
-            f"{path} was fitted on data in {folder}, which is not there; pass --data DIR"
-        )
-    dataset = load_dataset(folder, trade_file=spec.data.trade_file)
-    model = GravityModel.load(path, dataset, spec=spec)
-    assert model.inputs is not None
-    stored = json.loads(str(model.idata.attrs.get("covariate_means", "{}")))
-    recomputed = model.inputs.covariate_means
-    off = [
-        name
-        for name in recomputed
-        if name not in stored or not np.isclose(stored[name], recomputed[name], rtol=1e-9)
-    ]
-    if off:
-        raise ResultsError(
-            f"{path}: covariate means of the fit differ from the data's for {off}; refit"
-        )
-    return model
 
 
 # ---------------------------------------------------------------------------- covariates

@@ -51,10 +51,10 @@ from bayes_gravity.errors import ConfigError
 from bayes_gravity.io import staged_commit, write_csv, write_json
 from bayes_gravity.model.gravity_model import GravityModel
 from bayes_gravity.potential import TIERS, potential_ratio, tier_codes, tier_probabilities
+from bayes_gravity.results.artefacts import SCENARIO_DIR
+from bayes_gravity.results.draws import interval
 from bayes_gravity.results.predict import KEYS, Predictor, covariate_rows, run_seed
-from bayes_gravity.results.store import interval
 
-SCENARIO_DIR = "scenarios"
 # Every scenario CSV starts with these columns (extras follow: baseline, delta interval, tiers).
 COLUMNS = [
     *KEYS,
@@ -397,12 +397,3 @@ def write_scenario(
 def _json_last(names: list[str]) -> list[str]:
     """Rename order of a scenario's files: its description after its table."""
     return sorted(names, key=lambda name: name.endswith(".json"))
-
-
-def rerender_report(run_dir: Path) -> Path | None:
-    """Re-render the run's report if the report module exists (it may not yet)."""
-    try:
-        from bayes_gravity.report.assemble import write_report
-    except (ImportError, AttributeError):
-        return None
-    return Path(write_report(run_dir))
