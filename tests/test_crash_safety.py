@@ -30,7 +30,8 @@ from bayes_gravity.config import MODELS_DIR
 from bayes_gravity.data.dataset import load_dataset
 from bayes_gravity.errors import ResultsError
 from bayes_gravity.io import COMMIT_PREFIX, finish_commits, remove_stale, write_text
-from bayes_gravity.model.gravity_model import CHECKSUM_ATTR, GravityModel, read_posterior
+from bayes_gravity.model.gravity_model import GravityModel
+from bayes_gravity.model.posterior_file import CHECKSUM_ATTR, read_posterior
 from conftest import SMALL_FIT
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -445,6 +445,7 @@ def calibrate(
     """Validate the model on SYNTHETIC data: SBC rank checks and parameter recovery (Dask)."""
     from bayes_gravity.errors import ConfigError
     from bayes_gravity.validation import calibration
+    from bayes_gravity.validation import recovery as fixed_recovery
 
     if sims < 0 or recovery < 0 or workers < 1:
         raise ConfigError("--sims and --recovery must be >= 0 and --workers >= 1")
@@ -468,12 +469,16 @@ def calibrate(
         )
     if recovery:
         echo(f"recovery: {recovery} simulated datasets")
-        rec = calibration.run_fixed_recovery(
+        rec = fixed_recovery.run_fixed_recovery(
             recovery, seed=seed, scheduler=scheduler, n_workers=workers, progress=progress
         )
         rec.command = command
-        paths = calibration.write_recovery(rec, out)
-        echo(calibration.recovery_summary_line(rec) + "; wrote " + ", ".join(p.name for p in paths))
+        paths = fixed_recovery.write_recovery(rec, out)
+        echo(
+            fixed_recovery.recovery_summary_line(rec)
+            + "; wrote "
+            + ", ".join(p.name for p in paths)
+        )
     return 0
 
 
