@@ -20,6 +20,10 @@ import pytest
 
 from bayes_gravity.data.dataset import SHIPPED_DATA
 
+# The small real fit (`small_run`); --no-compare: the PSIS-LOO comparison refits two models,
+# tests/test_report.py runs it tiny. tests/test_checksums.py pins its tables' bytes.
+from checksums import SMALL_FIT
+
 # Compiled programs of this test session go to a fresh cache folder (inherited by the
 # subprocesses), so the suite starts cold and leaves the user's cache alone; point
 # BAYES_GRAVITY_CACHE_DIR at a folder of your own to reuse compiled programs across runs.
@@ -577,10 +581,6 @@ def panel(shipped, spec):
     from bayes_gravity.data.panel import build_panel
 
     return build_panel(shipped, spec)
-
-
-# --no-compare: the PSIS-LOO comparison refits two models; tests/test_report.py runs it tiny.
-SMALL_FIT = ["--draws", "300", "--tune", "400", "--chains", "2", "--seed", "7", "--no-compare"]
 
 
 @pytest.fixture(scope="session")

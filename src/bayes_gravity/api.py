@@ -194,9 +194,9 @@ class Run:
 
     @property
     def diagnostics(self) -> pd.DataFrame:
-        """One row per diagnostic check: value, threshold, passed, and whether it gates."""
+        """One row per diagnostic check (by name): value, threshold, passed, whether it gates."""
         checks = self.verdict.get("checks", {})
-        frame = pd.DataFrame.from_dict(checks, orient="index")
+        frame = pd.DataFrame.from_dict(checks, orient="index").sort_index()
         frame.index.name = "check"
         return frame
 
