@@ -232,7 +232,8 @@ class Run:
         """Render the HTML report from the saved run (default ``FOLDER/report.html``)."""
         from bayes_gravity.report.assemble import write_report
 
-        return write_report(self._saved_folder("the report"), path)
+        folder = self._saved_folder("the report")
+        return write_report(folder) if path is None else write_report(folder, path)
 
     def scenario(
         self, scenario: str | Path | dict[str, Any] | ScenarioSpec, seed: int | None = None
