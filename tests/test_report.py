@@ -37,7 +37,14 @@ def rendered(small_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
     (run / REPORT_FILE).unlink()
     scenario = load_scenario(MODELS_DIR / "scenarios" / f"{SCENARIO}.toml")
     write_scenario(scenario, load_run(run), run)
-    assert main(["report", str(run)]) == 0
+
+    def refit(*args: object) -> None:
+        raise AssertionError("the report re-ran the classic pipeline")
+
+    with pytest.MonkeyPatch.context() as patch:  # the report reads the saved classic tables
+        patch.setattr("bayes_gravity.classic.study.run_classic", refit)
+        patch.setattr("bayes_gravity.results.tables.run_classic", refit)
+        assert main(["report", str(run)]) == 0
     return run, (run / REPORT_FILE).read_text(encoding="utf-8")
 
 
@@ -141,6 +148,15 @@ def test_refuses_a_folder_without_posterior(
     run = _copy_without_report(small_run, tmp_path)
     (run / "posterior.nc").unlink()
     _no_report(run, capsys, "posterior.nc")
+
+
+def test_refuses_a_run_without_its_classic_tables(
+    small_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The report draws the classic results ``fit`` saved; it does not re-run the pipeline."""
+    run = _copy_without_report(small_run, tmp_path)
+    (run / "classic_potential.csv").unlink()
+    _no_report(run, capsys, "classic_potential.csv")
 
 
 def test_refuses_a_truncated_posterior(
