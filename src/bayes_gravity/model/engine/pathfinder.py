@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from blackjax.diagnostics import psis_weights
-from blackjax.vi.multipathfinder import multi_approximate
+from blackjax.vi import pathfinder
 
 INITS = ("pathfinder", "jitter")
 PATHS = 4  # CmdStan's num_paths
@@ -38,25 +38,33 @@ def make_initialiser(
     """Return ``init(key_data) -> {pool, log_weights, pareto_k, elbo}`` for ``logdensity``."""
     ndim = int(initial.shape[0])
 
+    def one_path(args: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, ...]:
+        key, start = args
+        key_path, key_draws = jax.random.split(key)
+        state, _ = pathfinder.approximate(
+            key_path, logdensity, start, DRAWS_PER_PATH, maxiter=MAX_ITERATIONS
+        )
+        draws, logq = pathfinder.sample(key_draws, state, DRAWS_PER_PATH)
+        return state.elbo, draws, jax.vmap(logdensity)(draws), logq
+
     def init(key_data: jax.Array) -> dict[str, jax.Array]:
         key = jax.random.wrap_key_data(key_data)
         key_jitter, key_paths = jax.random.split(key)
         starts = initial + jax.random.uniform(key_jitter, (PATHS, ndim), minval=-1, maxval=1)
-        state, _ = multi_approximate(
-            key_paths,
-            logdensity,
-            starts,
-            DRAWS_PER_PATH,
-            maxiter=MAX_ITERATIONS,
+        # blackjax's multi_approximate, with the paths one after another (lax.map, not vmap):
+        # a path holds ELBO draws at every iteration of its L-BFGS path, so a vmap over the
+        # paths holds PATHS times that at once
+        elbo, draws, logp, logq = jax.lax.map(
+            one_path, (jax.random.split(key_paths, PATHS), starts)
         )
-        ratios = (state.logp - state.logq).ravel()
+        ratios = (logp - logq).ravel()
         ratios = jnp.where(jnp.isfinite(ratios), ratios, -jnp.inf)
         log_weights, pareto_k = psis_weights(ratios)
         return {
-            "pool": state.samples.reshape(-1, ndim),
+            "pool": draws.reshape(-1, ndim),
             "log_weights": log_weights,
             "pareto_k": pareto_k,
-            "elbo": state.path_states.elbo,
+            "elbo": elbo,
         }
 
     return init
