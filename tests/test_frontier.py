@@ -18,15 +18,15 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
-from bayes_gravity import efficiency
-from bayes_gravity.classic_frontier import fit_sfa
+from bayes_gravity.classic.frontier import fit_sfa
 from bayes_gravity.cli import main
 from bayes_gravity.config import FrontierSpec, load_spec, parse_spec
-from bayes_gravity.data import load_dataset
+from bayes_gravity.data.dataset import load_dataset
 from bayes_gravity.errors import ConfigError
-from bayes_gravity.frontier import composed_logp, conditional_u
-from bayes_gravity.model import GravityModel
-from bayes_gravity.simulate import simulate_dataset, simulation_spec
+from bayes_gravity.model.frontier import composed_logp, conditional_u
+from bayes_gravity.model.gravity_model import GravityModel
+from bayes_gravity.results import efficiency
+from bayes_gravity.validation.simulate import simulate_dataset, simulation_spec
 
 FRONTIER_SPEC = Path(__file__).resolve().parents[1] / "models" / "frontier.toml"
 KINDS = ("half_normal", "exponential", "truncated_normal")
@@ -326,7 +326,7 @@ def test_frontier_pipeline_on_the_mock_sampler(tmp_path: Path, mock_pymc_sample,
     ],
 )
 def test_every_frontier_variant_builds_and_summarises(frontier: dict, mock_pymc_sample) -> None:
-    from bayes_gravity.runs import summarise
+    from bayes_gravity.results.tables import summarise
 
     spec = parse_spec(_frontier_raw(**frontier), "variant")
     model = GravityModel(spec, load_dataset())
@@ -339,7 +339,7 @@ def test_every_frontier_variant_builds_and_summarises(frontier: dict, mock_pymc_
 
 def test_frontier_is_above_actual_trade_in_every_draw(mock_pymc_sample) -> None:
     """Per draw, the frontier actual * exp(u) is at or above actual trade (u >= 0)."""
-    from bayes_gravity.frontier import inefficiency_draws
+    from bayes_gravity.model.frontier import inefficiency_draws
 
     spec, _ = load_spec(FRONTIER_SPEC)
     model = GravityModel(spec, load_dataset())
@@ -373,7 +373,7 @@ def _simulated_frontier_fit(tmp_path: Path, seed: int) -> tuple[pd.DataFrame, di
     spec = parse_spec(raw, "simulated frontier")
     model = GravityModel(spec, load_dataset(folder))
     model.fit(store_prior=False)
-    from bayes_gravity.runs import summarise
+    from bayes_gravity.results.tables import summarise
 
     result = summarise(model)
     eff = result.tables["efficiency.csv"]
@@ -408,7 +408,7 @@ def test_inefficiency_scenario_on_a_fitted_frontier(
     tmp_path: Path, mock_pymc_sample, capsys
 ) -> None:
     """Halving u raises trade exactly where asked; a factor of 1 changes nothing."""
-    from bayes_gravity.frontier_scenario import inefficiency_scenario
+    from bayes_gravity.results.frontier_scenario import inefficiency_scenario
 
     out = tmp_path / "run"
     args = ["fit", str(FRONTIER_SPEC), "--out", str(out), "--draws", "20", "--chains", "2"]
@@ -425,7 +425,7 @@ def test_inefficiency_scenario_on_a_fitted_frontier(
     assert (table.loc[changed, "delta_usd_lo"] >= 0).all()
     assert (table.loc[changed, "te_scenario_mean"] > table.loc[changed, "te_mean"]).all()
     assert (table.loc[~changed, "delta_usd_mean"] == 0).all()
-    from bayes_gravity.predict import load_run
+    from bayes_gravity.results.store import load_run
 
     same = inefficiency_scenario(load_run(out), 1.0)
     assert (same["delta_usd_mean"] == 0).all() and (same["p_tier_change"] == 0).all()

@@ -13,15 +13,16 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bayes_gravity.errors import BayesGravityError, BayesGravityWarning, ConfigError
 
 if TYPE_CHECKING:  # type-only: the CLI imports heavy modules inside each command
+    from bayes_gravity.api import Run
     from bayes_gravity.config import ModelSpec
-    from bayes_gravity.data import Dataset
+    from bayes_gravity.data.dataset import Dataset
 
 app = typer.Typer(
     help="Bayesian trade-potential toolkit: CBEC index, gravity model, potential tiers.",
@@ -76,8 +77,9 @@ def _dataset_for(spec: ModelSpec, spec_path: Path, data: Path | None) -> Dataset
     A folder or trade file the spec names that does not exist, and series the data lack, are
     spec errors (exit 2) naming the spec key; a broken dataset is a data error (exit 3).
     """
-    from bayes_gravity.config import check_against_data, resolve_data_path
-    from bayes_gravity.data import SHIPPED_DATA, load_dataset
+    from bayes_gravity.config import resolve_data_path
+    from bayes_gravity.data.dataset import SHIPPED_DATA, load_dataset
+    from bayes_gravity.data.spec_check import check_against_data
 
     folder = resolve_data_path(spec, spec_path, data)
     if data is None and folder is not None and not folder.is_dir():
@@ -111,7 +113,7 @@ def _print_warnings(messages: list[str]) -> None:
 @handled
 def validate(data: DataOpt = None, trade_file: str = "trade.csv") -> int:
     """Check a dataset folder: print coverage and every problem; exit 0 when usable."""
-    from bayes_gravity.data import load_dataset
+    from bayes_gravity.data.dataset import load_dataset
 
     dataset = load_dataset(data, trade_file=trade_file)
     echo(f"dataset: {dataset.path}  (hash {dataset.content_hash})")
@@ -134,7 +136,7 @@ def validate(data: DataOpt = None, trade_file: str = "trade.csv") -> int:
 @handled
 def classic(spec: SpecArg = None, data: DataOpt = None, out: OutOpt = None) -> int:
     """Run the study's classic pipeline: PCA index, OLS / random-effects gravity, tiers."""
-    from bayes_gravity.classic import run_classic, write_classic
+    from bayes_gravity.classic.study import run_classic, write_classic
     from bayes_gravity.config import MODELS_DIR, load_spec
 
     model_spec, spec_path = load_spec(spec)
@@ -202,47 +204,46 @@ def fit(
     ] = True,
 ) -> int:
     """Fit the Bayesian model (default: models/default.toml on the shipped data)."""
+    from bayes_gravity import api
     from bayes_gravity.config import MODELS_DIR, load_spec
-    from bayes_gravity.diagnostics import format_verdict
-    from bayes_gravity.errors import ConfigError
-    from bayes_gravity.model import GravityModel
-    from bayes_gravity.runs import summarise, write_run
+    from bayes_gravity.results.diagnostics import format_verdict
 
     model_spec, spec_path = load_spec(spec)
     if nuts_sampler is not None and nuts_sampler not in ("pymc", "nutpie", "numpyro", "blackjax"):
         raise ConfigError(f"--nuts-sampler: unknown sampler {nuts_sampler!r}")
     dataset = _dataset_for(model_spec, spec_path, data)
-    model = GravityModel(model_spec, dataset)
-    inputs = model.prepare()
+    run = api.fit(
+        model_spec,
+        dataset,
+        method=method,
+        progressbar=sys.stderr.isatty(),
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        random_seed=seed,
+        nuts_sampler=nuts_sampler,
+    )
+    inputs = run.model.inputs
+    assert inputs is not None
     _print_warnings(inputs.panel.warnings)
     for note in inputs.exclusions:
         echo(f"excluded: {note}")
-    options: dict[str, Any] = dict(
-        draws=draws, tune=tune, chains=chains, random_seed=seed, nuts_sampler=nuts_sampler
-    )
-    model.fit(progressbar=sys.stderr.isatty(), method=method, **options)
-    mean_model = None
-    if model_spec.frontier is not None:
-        from bayes_gravity.runs import fit_mean_model
-
-        # the mean model beside the frontier: its ratio tiers and residuals (Waldman's check)
-        mean_model = fit_mean_model(model, method=method, **options)
-        echo(f"mean model fitted beside the frontier ({mean_model.wall_seconds or 0:.1f} s)")
-    result = summarise(model, mean_model)
+    if run.mean is not None:
+        echo(f"mean model fitted beside the frontier ({run.mean.wall_seconds or 0:.1f} s)")
     out_dir = out if out is not None else MODELS_DIR / model_spec.name
-    write_run(model, result, out_dir)
+    run.save(out_dir)
     WRITTEN.append(out_dir)  # from here on, an interrupt no longer means "nothing was written"
     if method != "nuts":
-        from bayes_gravity.approximate import warning
+        from bayes_gravity.model.approximate import warning
 
         echo(f"!!! {warning(method)} !!!")
         compare = False  # PSIS-LOO needs posterior draws, not an approximation's
     if compare:
-        _write_comparison(model, out_dir, mean_model)
+        _write_comparison(run)
     report_failed = False
     try:
         if report:
-            _write_report(out_dir)
+            _write_report(run)
     except Exception as err:  # the run is saved and valid; only its report is missing
         report_failed = True
         _print_warnings(
@@ -251,28 +252,26 @@ def fit(
                 f"is saved: re-render with `python -m bayes_gravity report {out_dir}`"
             ]
         )
-    verdict = format_verdict(result.diagnostics)
+    verdict = format_verdict(run.verdict)
     echo(verdict)  # first and last, so a failing gate cannot be missed
-    _print_fit_summary(model_spec, result, model.wall_seconds or 0.0)
+    _print_fit_summary(model_spec, run, run.model.wall_seconds or 0.0)
     echo(verdict)
-    echo(f"wrote posterior.nc, {', '.join(result.tables)}, diagnostics.json to {out_dir}")
-    if strict and not result.diagnostics["passed"]:
+    tables = [n for n in run.tables if not n.startswith("classic")]
+    echo(f"wrote posterior.nc, {', '.join(tables)}, diagnostics.json to {out_dir}")
+    if strict and not run.passed:
         return 4
     return 1 if report_failed else 0
 
 
-def _write_comparison(model: object, out_dir: Path, mean_model: object = None) -> None:
+def _write_comparison(run: Run) -> None:
     import time
-
-    from bayes_gravity.comparison import compare_models, write_comparison
 
     start = time.perf_counter()
     try:
-        table, pointwise = compare_models(model, mean=mean_model)  # type: ignore[arg-type]
+        table = run.compare()
     except ValueError as err:
         _print_warnings([f"model comparison skipped: {err}"])
         return
-    write_comparison(table, pointwise, out_dir)
     best = table.iloc[0]
     echo(
         f"model comparison (PSIS-LOO): best {best['model']}; "
@@ -281,13 +280,11 @@ def _write_comparison(model: object, out_dir: Path, mean_model: object = None) -
     )
 
 
-def _write_report(run_dir: Path) -> Path:
+def _write_report(run: Run) -> Path:
     import time
 
-    from bayes_gravity.report import write_report
-
     start = time.perf_counter()
-    path = write_report(run_dir)
+    path = run.report()
     echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - start:.1f} s)")
     return path
 
@@ -298,16 +295,14 @@ def report(
     run: Annotated[Path, typer.Argument(help="run folder written by `fit`")],
 ) -> int:
     """Re-render RUN/report.html from the saved posterior and tables (no refit)."""
-    _write_report(run)
+    from bayes_gravity import api
+
+    _write_report(api.load_run(run))
     return 0
 
 
-def _print_fit_summary(spec: object, result: object, seconds: float) -> None:
-    from bayes_gravity.config import ModelSpec
-    from bayes_gravity.runs import RunResult
-
-    assert isinstance(spec, ModelSpec) and isinstance(result, RunResult)
-    index = result.tables.get("index.csv")
+def _print_fit_summary(spec: ModelSpec, run: Run, seconds: float) -> None:
+    index = run.tables.get("index.csv")
     if index is not None:
         ranked = index.dropna(subset=["rank_mean"])
         last = int(ranked["year"].max())
@@ -318,13 +313,13 @@ def _print_fit_summary(spec: object, result: object, seconds: float) -> None:
                 f"rank {row.rank_mean:.1f}  P(first) {row.p_rank1:.2f}"
             )
     echo(f"\ngravity coefficients ({spec.ci_prob:.0%} intervals):")
-    for row in result.tables["coefficients.csv"].itertuples():
+    for row in run.coefficients.itertuples():
         echo(f"  {row.term:<20} {row.mean:+.3f} [{row.lo:+.3f}, {row.hi:+.3f}]")
-    if "efficiency.csv" in result.tables:
-        _print_frontier_summary(spec, result)
+    if "efficiency.csv" in run.tables:
+        _print_frontier_summary(spec, run)
         echo(f"\nwall time {seconds:.1f} s")
         return
-    pot = result.tables["potential.csv"]
+    pot = run.potential
     latest = pot.loc[pot.groupby(["partner", "flow"])["year"].idxmax()]
     echo(f"\npotential ({spec.potential.describe()}), latest year per partner:")
     for row in latest.itertuples():
@@ -336,14 +331,13 @@ def _print_fit_summary(spec: object, result: object, seconds: float) -> None:
     echo(f"\nwall time {seconds:.1f} s")
 
 
-def _print_frontier_summary(spec: ModelSpec, result: object) -> None:
-    from bayes_gravity.efficiency import COMPARISON_FILE, crosstab
-    from bayes_gravity.runs import RunResult
+def _print_frontier_summary(spec: ModelSpec, run: Run) -> None:
+    from bayes_gravity.results.efficiency import COMPARISON_FILE, crosstab
 
-    assert isinstance(result, RunResult) and spec.frontier is not None
-    support = result.diagnostics["frontier_support"]
+    assert spec.frontier is not None
+    support = run.verdict["frontier_support"]
     echo(f"\n{support['message']}")
-    eff = result.tables["efficiency.csv"]
+    eff = run.tables["efficiency.csv"]
     latest = eff.loc[eff.groupby(["partner", "flow"])["year"].idxmax()]
     echo(f"\ntrade efficiency ({spec.frontier.describe()}), latest year per partner:")
     for row in latest.to_dict("records"):
@@ -355,9 +349,9 @@ def _print_frontier_summary(spec: ModelSpec, result: object) -> None:
             f"P(low/medium/high) {row['p_low']:.2f}/{row['p_medium']:.2f}/{row['p_high']:.2f} "
             f"-> {row['tier']}"
         )
-    comparison = result.tables.get(COMPARISON_FILE)
+    comparison = run.tables.get(COMPARISON_FILE)
     if comparison is not None:
-        mean = result.diagnostics.get("mean_model", {})
+        mean = run.verdict.get("mean_model", {})
         echo(
             f"\nfrontier tiers (rows) against the mean model's ratio tiers (columns), all "
             f"{len(comparison)} rows; same reading in {comparison['same_reading'].mean():.0%} "
@@ -378,7 +372,7 @@ def prior(
     """Prior predictive check: the trade the priors alone imply, next to the observed trade."""
     from bayes_gravity.config import MODELS_DIR, load_spec
     from bayes_gravity.io import write_csv
-    from bayes_gravity.model import GravityModel
+    from bayes_gravity.model.gravity_model import GravityModel
 
     model_spec, spec_path = load_spec(spec)
     dataset = _dataset_for(model_spec, spec_path, data)
@@ -411,17 +405,19 @@ def scenario(
     """Posterior predictive trade and potential tiers under a scenario, next to the baseline."""
     import time
 
-    from bayes_gravity.diagnostics import format_verdict
-    from bayes_gravity.predict import load_run
-    from bayes_gravity.runs import read_diagnostics
-    from bayes_gravity.scenario import load_scenario, rerender_report, write_scenario
+    from bayes_gravity import api
+    from bayes_gravity.results.artefacts import SCENARIO_DIR
+    from bayes_gravity.results.diagnostics import format_verdict
+    from bayes_gravity.results.scenario import load_scenario
 
     start = time.perf_counter()
-    scenario_spec = load_scenario(spec)
-    model = load_run(run, data)
-    csv_path, json_path, table = write_scenario(scenario_spec, model, run, seed)
+    scenario_spec = load_scenario(spec)  # a bad scenario is reported before the run is read
+    saved = api.load_run(run, data)
+    table = saved.scenario(scenario_spec, seed)
+    csv_path = run / SCENARIO_DIR / f"{scenario_spec.name}.csv"
+    json_path = csv_path.with_suffix(".json")
     # The scenario's tiers stand on the fit: its verdict goes first and last, as in `fit`.
-    verdict = format_verdict(read_diagnostics(run))
+    verdict = format_verdict(saved.verdict)
     echo(verdict)
     echo(f"scenario {scenario_spec.name}: {scenario_spec.description}")
     latest = table[table["year"] == table["year"].max()]
@@ -435,9 +431,8 @@ def scenario(
     echo(f"wrote {csv_path} and {json_path.name} ({time.perf_counter() - start:.1f} s)")
     if report:
         start = time.perf_counter()
-        page = rerender_report(run)
-        if page is not None:
-            echo(f"re-rendered {page} ({time.perf_counter() - start:.1f} s)")
+        page = saved.report()
+        echo(f"re-rendered {page} ({time.perf_counter() - start:.1f} s)")
     return 0
 
 
@@ -452,10 +447,12 @@ def efficiency_scenario(
     from_year: Annotated[int | None, typer.Option(help="first year changed")] = None,
 ) -> int:
     """Frontier runs: trade and TE with inefficiency scaled (fitted years), e.g. halve u for KAZ."""
-    from bayes_gravity.diagnostics import format_verdict
-    from bayes_gravity.frontier_scenario import inefficiency_scenario, write_inefficiency_scenario
-    from bayes_gravity.predict import load_run
-    from bayes_gravity.runs import read_diagnostics
+    from bayes_gravity.results.diagnostics import format_verdict
+    from bayes_gravity.results.frontier_scenario import (
+        inefficiency_scenario,
+        write_inefficiency_scenario,
+    )
+    from bayes_gravity.results.store import load_run, read_diagnostics
 
     model = load_run(run)
     table = inefficiency_scenario(model, factor, partner, flow, from_year)
@@ -489,7 +486,7 @@ def import_wb(
     merge: Annotated[bool, typer.Option(help="add to an existing indicators.csv")] = False,
 ) -> int:
     """Import World Bank bulk CSVs (wide years, 1960 ... 2024) into an indicators.csv."""
-    from bayes_gravity.data import import_worldbank
+    from bayes_gravity.data.dataset import import_worldbank
 
     table = import_worldbank(
         files,
@@ -520,8 +517,9 @@ def calibrate(
     out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("docs/validation"),
 ) -> int:
     """Validate the model on SYNTHETIC data: SBC rank checks and parameter recovery (Dask)."""
-    from bayes_gravity import calibration
     from bayes_gravity.errors import ConfigError
+    from bayes_gravity.validation import calibration
+    from bayes_gravity.validation import recovery as fixed_recovery
 
     if sims < 0 or recovery < 0 or workers < 1:
         raise ConfigError("--sims and --recovery must be >= 0 and --workers >= 1")
@@ -545,18 +543,22 @@ def calibrate(
         )
     if recovery:
         echo(f"recovery: {recovery} simulated datasets")
-        rec = calibration.run_fixed_recovery(
+        rec = fixed_recovery.run_fixed_recovery(
             recovery, seed=seed, scheduler=scheduler, n_workers=workers, progress=progress
         )
         rec.command = command
-        paths = calibration.write_recovery(rec, out)
-        echo(calibration.recovery_summary_line(rec) + "; wrote " + ", ".join(p.name for p in paths))
+        paths = fixed_recovery.write_recovery(rec, out)
+        echo(
+            fixed_recovery.recovery_summary_line(rec)
+            + "; wrote "
+            + ", ".join(p.name for p in paths)
+        )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (errors are printed, never a traceback)."""
-    from bayes_gravity.engine.cache import point_compilers_at_cache
+    from bayes_gravity.model.engine.cache import point_compilers_at_cache
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     warnings.simplefilter("always", BayesGravityWarning)
