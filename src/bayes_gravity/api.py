@@ -69,13 +69,17 @@ def fit(
     is for exploration only.
     """
     from bayes_gravity.model.gravity_model import GravityModel
-    from bayes_gravity.results.tables import summarise
+    from bayes_gravity.results.tables import fit_mean_model, summarise
 
     check_against_data(spec, data)
     model = GravityModel(spec, data)
     model.prepare()
     model.fit(progressbar=progressbar, method=method, **sampler_options)
-    return Run(model=model, result=summarise(model))
+    mean = None
+    if spec.frontier is not None:
+        # the mean model beside the frontier: its ratio tiers and residuals (Waldman's check)
+        mean = fit_mean_model(model, method=method, **sampler_options)
+    return Run(model=model, result=summarise(model, mean), mean=mean)
 
 
 def load_run(folder: str | Path, data: str | Path | None = None) -> Run:
@@ -99,8 +103,10 @@ class Run:
         result: RunResult | None = None,
         folder: Path | None = None,
         data: str | Path | None = None,
+        mean: GravityModel | None = None,
     ) -> None:
         self._model = model
+        self.mean = mean  # a frontier fit's mean model, fitted beside it (in memory only)
         self._result = result
         self.folder = folder
         self._data = data
@@ -268,7 +274,7 @@ class Run:
         """
         from bayes_gravity.results.comparison import compare_models, write_comparison
 
-        table, pointwise = compare_models(self.model)
+        table, pointwise = compare_models(self.model, mean=self.mean)
         if self.folder is not None:
             write_comparison(table, pointwise, self.folder)
         return table

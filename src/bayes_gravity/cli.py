@@ -228,6 +228,8 @@ def fit(
     _print_warnings(inputs.panel.warnings)
     for note in inputs.exclusions:
         echo(f"excluded: {note}")
+    if run.mean is not None:
+        echo(f"mean model fitted beside the frontier ({run.mean.wall_seconds or 0:.1f} s)")
     out_dir = out if out is not None else MODELS_DIR / model_spec.name
     run.save(out_dir)
     WRITTEN.append(out_dir)  # from here on, an interrupt no longer means "nothing was written"
@@ -313,6 +315,10 @@ def _print_fit_summary(spec: ModelSpec, run: Run, seconds: float) -> None:
     echo(f"\ngravity coefficients ({spec.ci_prob:.0%} intervals):")
     for row in run.coefficients.itertuples():
         echo(f"  {row.term:<20} {row.mean:+.3f} [{row.lo:+.3f}, {row.hi:+.3f}]")
+    if "efficiency.csv" in run.tables:
+        _print_frontier_summary(spec, run)
+        echo(f"\nwall time {seconds:.1f} s")
+        return
     pot = run.potential
     latest = pot.loc[pot.groupby(["partner", "flow"])["year"].idxmax()]
     echo(f"\npotential ({spec.potential.describe()}), latest year per partner:")
@@ -323,6 +329,36 @@ def _print_fit_summary(spec: ModelSpec, run: Run, seconds: float) -> None:
             f"{row.p_reshaping:.2f}/{row.p_expansion:.2f}/{row.p_huge:.2f}  -> {row.tier}"
         )
     echo(f"\nwall time {seconds:.1f} s")
+
+
+def _print_frontier_summary(spec: ModelSpec, run: Run) -> None:
+    from bayes_gravity.results.efficiency import COMPARISON_FILE, crosstab
+
+    assert spec.frontier is not None
+    support = run.verdict["frontier_support"]
+    echo(f"\n{support['message']}")
+    eff = run.tables["efficiency.csv"]
+    latest = eff.loc[eff.groupby(["partner", "flow"])["year"].idxmax()]
+    echo(f"\ntrade efficiency ({spec.frontier.describe()}), latest year per partner:")
+    for row in latest.to_dict("records"):
+        echo(
+            f"  {row['partner']} {row['flow']:<6} {row['year']}  TE {row['te_mean']:.2f} "
+            f"[{row['te_lo']:.2f}, {row['te_hi']:.2f}]  untapped "
+            f"{row['untapped_usd_mean'] / 1e9:.2f} bn US$ "
+            f"[{row['untapped_usd_lo'] / 1e9:.2f}, {row['untapped_usd_hi'] / 1e9:.2f}]  "
+            f"P(low/medium/high) {row['p_low']:.2f}/{row['p_medium']:.2f}/{row['p_high']:.2f} "
+            f"-> {row['tier']}"
+        )
+    comparison = run.tables.get(COMPARISON_FILE)
+    if comparison is not None:
+        mean = run.verdict.get("mean_model", {})
+        echo(
+            f"\nfrontier tiers (rows) against the mean model's ratio tiers (columns), all "
+            f"{len(comparison)} rows; same reading in {comparison['same_reading'].mean():.0%} "
+            f"(high~reshaping, medium~expansion, low~huge); mean model: "
+            f"{mean.get('summary', 'not fitted')}"
+        )
+        echo(crosstab(comparison).to_string())
 
 
 @app.command()
@@ -397,6 +433,44 @@ def scenario(
         start = time.perf_counter()
         page = saved.report()
         echo(f"re-rendered {page} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+@app.command("efficiency-scenario")
+@handled
+def efficiency_scenario(
+    run: Annotated[Path, typer.Argument(help="run folder of a frontier fit")],
+    factor: Annotated[float, typer.Option(help="multiply u by this (0.5: halve inefficiency)")],
+    name: Annotated[str, typer.Option(help="writes RUN/scenarios/NAME.csv")],
+    partner: Annotated[list[str] | None, typer.Option(help="partner(s); default: all")] = None,
+    flow: Annotated[list[str] | None, typer.Option(help="export | import; default: both")] = None,
+    from_year: Annotated[int | None, typer.Option(help="first year changed")] = None,
+) -> int:
+    """Frontier runs: trade and TE with inefficiency scaled (fitted years), e.g. halve u for KAZ."""
+    from bayes_gravity.results.diagnostics import format_verdict
+    from bayes_gravity.results.frontier_scenario import (
+        inefficiency_scenario,
+        write_inefficiency_scenario,
+    )
+    from bayes_gravity.results.store import load_run, read_diagnostics
+
+    model = load_run(run)
+    table = inefficiency_scenario(model, factor, partner, flow, from_year)
+    path = write_inefficiency_scenario(table, run, name)
+    verdict = format_verdict(read_diagnostics(run))
+    echo(verdict)
+    changed = table[table["changed"]]
+    latest = changed[changed["year"] == changed["year"].max()]
+    echo(f"scenario {name}: {table['rule'].iloc[0]}")
+    for row in latest.to_dict("records"):
+        echo(
+            f"  {row['partner']} {row['flow']:<6} {row['year']}  TE {row['te_mean']:.2f} -> "
+            f"{row['te_scenario_mean']:.2f}  trade +{row['delta_usd_mean'] / 1e9:.2f} bn US$ "
+            f"[{row['delta_usd_lo'] / 1e9:.2f}, {row['delta_usd_hi'] / 1e9:.2f}]  "
+            f"P(tier change) {row['p_tier_change']:.2f} -> {row['tier']}"
+        )
+    echo(verdict)
+    echo(f"wrote {path}")
     return 0
 
 

@@ -232,6 +232,65 @@ class ClassicSpec(_Strict):
     potential_model: Literal["ols", "re"] = "re"
 
 
+FRONTIER_TIER_SOURCE = (
+    "the thresholds of issue 13 (TE < 0.5 low, 0.5-0.8 medium, >= 0.8 high), a convention "
+    "like the ratio's 0.8 / 1.2: CBEC frontier studies report mean efficiencies below 0.5 "
+    "(Tang, Liao & Wu 2020), so 0.5 splits 'far from' and 0.8 'close to' the frontier"
+)
+
+
+class FrontierSpec(_Strict):
+    """The stochastic frontier: ``log trade = frontier + v - u`` with inefficiency ``u >= 0``.
+
+    ``inefficiency``: the distribution of ``u``. ``pattern``: ``"iid"`` (one ``u`` per
+    pair-flow-year), ``"bc92"`` (Battese & Coelli 1992: ``u_it = exp(-eta (t - T)) u_i`` per
+    pair-flow series, ``eta`` common or per partner with partial pooling) or ``"bc95"``
+    (the scale of ``u`` depends on ``determinants``, gravity covariates by name). ``noise``:
+    the distribution of ``v``. TE tiers: low below ``low_below``, high at or above ``high_at``.
+    """
+
+    inefficiency: Literal["half_normal", "exponential", "truncated_normal"] = "half_normal"
+    pattern: Literal["iid", "bc92", "bc95"] = "iid"
+    eta: Literal["common", "partner"] = Field(
+        "common", description="bc92: one eta, or one per partner (partially pooled)"
+    )
+    determinants: list[str] = Field(
+        default_factory=list, description="bc95: covariates that scale u (e.g. cbec_index)"
+    )
+    noise: Literal["normal", "student_t"] = "normal"
+    low_below: float = Field(0.5, gt=0, lt=1)
+    high_at: float = Field(0.8, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FrontierSpec:
+        problems = []
+        if not self.low_below < self.high_at:
+            problems.append(
+                f"tier thresholds out of order: low_below ({self.low_below}) must be below "
+                f"high_at ({self.high_at})"
+            )
+        if self.pattern == "bc95" and not self.determinants:
+            problems.append("pattern 'bc95' needs `determinants` (covariate names)")
+        if self.pattern != "bc95" and self.determinants:
+            problems.append(f"`determinants` apply to pattern 'bc95' only, not {self.pattern!r}")
+        if self.pattern != "bc92" and self.eta != "common":
+            problems.append(f"`eta` applies to pattern 'bc92' only, not {self.pattern!r}")
+        dupes = sorted({d for d in self.determinants if self.determinants.count(d) > 1})
+        if dupes:
+            problems.append(f"determinant(s) listed twice: {dupes}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def describe(self) -> str:
+        """One line stating the TE tier rule, printed with every frontier output."""
+        lo, hi = self.low_below, self.high_at
+        return (
+            f"TE = actual / frontier; low: TE < {lo}; medium: {lo} <= TE < {hi}; "
+            f"high: TE >= {hi} (defaults: {FRONTIER_TIER_SOURCE})"
+        )
+
+
 class ModelSpec(_Strict):
     """A whole model spec (``models/<name>.toml``)."""
 
@@ -250,10 +309,46 @@ class ModelSpec(_Strict):
     diagnostics: DiagnosticsSpec = Field(default_factory=DiagnosticsSpec)
     classic: ClassicSpec = Field(default_factory=ClassicSpec)
     ci_prob: float = Field(0.9, gt=0, lt=1)
+    frontier: FrontierSpec | None = Field(
+        None, description="stochastic frontier instead of the mean model (models/frontier.toml)"
+    )
+
+    @model_validator(mode="after")
+    def _frontier_fits_gravity(self) -> ModelSpec:
+        if self.frontier is None:
+            return self
+        problems = []
+        names = [c.name for c in self.gravity.covariates]
+        unknown = [d for d in self.frontier.determinants if d not in names]
+        if unknown:
+            problems.append(
+                f"frontier.determinants: {unknown} are not gravity covariates; covariates: {names}"
+            )
+        if self.gravity.likelihood not in ("student_t", "lognormal"):
+            problems.append(
+                f"frontier: the frontier is on log trade, but gravity.likelihood is "
+                f"{self.gravity.likelihood!r}; the noise v is set by frontier.noise"
+            )
+        if self.coupling != "joint":
+            problems.append("frontier: needs coupling = 'joint' (the cut is not implemented)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def dump_for_hash(self) -> dict[str, Any]:
+        """Return the resolved spec as JSON data, without ``frontier`` when there is none.
+
+        A mean-model spec hashes as it did before the frontier existed, so cached programs
+        and stored spec hashes stay valid.
+        """
+        dumped = self.model_dump(mode="json")
+        if dumped.get("frontier") is None:
+            dumped.pop("frontier", None)
+        return dumped
 
     def content_hash(self) -> str:
         """Hash of the resolved spec, stored with results to detect mismatches."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        text = json.dumps(self.dump_for_hash(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

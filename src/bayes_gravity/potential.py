@@ -11,9 +11,11 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from bayes_gravity.config import PotentialSpec
+from bayes_gravity.config import FrontierSpec, PotentialSpec
 
 TIERS = ("reshaping", "expansion", "huge")
+# Trade-efficiency tiers of a stochastic frontier (TE = actual / frontier, in (0, 1]).
+TE_TIERS = ("low", "medium", "high")
 
 
 def potential_ratio(
@@ -44,6 +46,11 @@ def tier_codes(ratio: npt.ArrayLike, spec: PotentialSpec) -> np.ndarray:
     else:
         reshaping, huge = r > hi, r <= lo
     return np.where(reshaping, 0, np.where(huge, 2, 1))
+
+
+def te_tier_codes(te: np.ndarray, spec: FrontierSpec) -> np.ndarray:
+    """0 low (TE < low_below), 1 medium, 2 high (TE >= high_at); indexes :data:`TE_TIERS`."""
+    return np.where(te < spec.low_below, 0, np.where(te >= spec.high_at, 2, 1))
 
 
 def classify(ratio: npt.ArrayLike, spec: PotentialSpec) -> np.ndarray:

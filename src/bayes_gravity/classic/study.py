@@ -39,6 +39,9 @@ class ClassicResult:
     n_obs: int
     exclusions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # with a [frontier] spec: the ML frontiers (bayes_gravity.classic.frontier)
+    frontier_coefficients: pd.DataFrame | None = None
+    frontier_efficiency: pd.DataFrame | None = None
 
 
 def regression_table(
@@ -143,7 +146,14 @@ def run_classic(data: Dataset, spec: ModelSpec) -> ClassicResult:
     warnings = [*panel.warnings, *notes]
     if dropped:
         warnings.append(f"indicator(s) {dropped} lack data for some country; left out of the PCA")
+    frontier_coefs = frontier_eff = None
+    if spec.frontier is not None:
+        from bayes_gravity.classic.frontier import classic_frontier
+
+        frontier_coefs, frontier_eff = classic_frontier(table, terms, spec.frontier)
     return ClassicResult(
+        frontier_coefficients=frontier_coefs,
+        frontier_efficiency=frontier_eff,
         index=index,
         coefficients=pd.concat([ols, re], ignore_index=True),
         potential=potential.sort_values(["partner", "flow", "year"]).reset_index(drop=True),
@@ -154,14 +164,20 @@ def run_classic(data: Dataset, spec: ModelSpec) -> ClassicResult:
 
 
 def write_classic(result: ClassicResult, out: Path) -> list[Path]:
-    """Write index.csv, coefficients.csv, potential.csv and pca_weights.csv as one set."""
+    """Write index.csv, coefficients.csv, potential.csv and pca_weights.csv as one set.
+
+    With a frontier: frontier_coefficients.csv and efficiency.csv (the ML frontiers) too.
+    """
     files = {
         "index.csv": result.index.scores,
         "coefficients.csv": result.coefficients,
         "potential.csv": result.potential,
         "pca_weights.csv": result.index.weights,
     }
-    with staged_commit(out, lambda names: names) as stage:  # the four files as one set
+    if result.frontier_coefficients is not None and result.frontier_efficiency is not None:
+        files["frontier_coefficients.csv"] = result.frontier_coefficients
+        files["efficiency.csv"] = result.frontier_efficiency
+    with staged_commit(out, lambda names: names) as stage:  # the files as one set
         for name, frame in files.items():
             write_csv(stage / name, frame)
     return [out / name for name in files]

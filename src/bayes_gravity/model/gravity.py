@@ -48,6 +48,7 @@ Likelihoods (trade in millions of US$):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -161,8 +162,14 @@ def add_gravity(
     cbec_index: Any | None,
     countries: list[str],
     index_name: str | None,
+    likelihood: Callable[[Any, np.ndarray, dict[str, Any]], None] | None = None,
 ) -> None:
-    """Add the gravity model for ``trade`` to the current PyMC model."""
+    """Add the gravity model for ``trade`` to the current PyMC model.
+
+    ``likelihood(mu, log_values, terms)`` replaces the spec's likelihood of trade: the
+    stochastic frontier (:func:`bayes_gravity.model.frontier.add_frontier`) reads the linear
+    predictor as the frontier. ``terms`` holds each covariate's centred values per row.
+    """
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -205,9 +212,11 @@ def add_gravity(
     # (hierarchical centring: the same model, without the ridge between betas and effects).
     partner_mean = intercept + pt.zeros(len(partners))
     within = pt.zeros(len(trade))
+    terms: dict[str, Any] = {}  # centred values per row, by covariate name (BC95 determinants)
     for name in covariates:
         values = trade[name].to_numpy() - covariate_means[name]
         x = pm.Data(name, values, dims="obs")
+        terms[name] = x
         determinants = determinants + betas[name] * x
         by_partner = np.bincount(partner_codes, weights=values, minlength=len(partners))
         means = by_partner / np.maximum(n_rows, 1)
@@ -223,6 +232,7 @@ def add_gravity(
             dims="obs",
         )
         index_term = cbec_index[country_idx, year_idx]
+        terms[index_name] = index_term
         beta_index = make_prior(f"beta_{index_name}", prior_for(f"beta_{index_name}", spec))
         determinants = determinants + beta_index * index_term
         # the partner's mean index over its rows (year weights), as for observed covariates
@@ -276,6 +286,9 @@ def add_gravity(
 
     pm.Deterministic("mu_benchmark", benchmark, dims="obs")
     values = trade["value_usd"].to_numpy() / UNIT
+    if likelihood is not None:
+        likelihood(mu, np.log(values), terms)
+        return
     if spec.likelihood in LOG_LIKELIHOODS:
         sigma = make_prior("sigma", prior_for("sigma", spec))
         y = pm.Data("log_trade_observed", np.log(values), dims="obs")

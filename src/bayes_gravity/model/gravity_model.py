@@ -167,7 +167,7 @@ class GravityModel:
         The spec without the parts that do not change the model (name, sampler settings,
         tiers, gate thresholds, classic settings) and the dataset's content hash.
         """
-        spec = self.spec.model_dump(mode="json")
+        spec = self.spec.dump_for_hash()
         for part in ("name", "description", "sampler", "potential", "diagnostics", "classic"):
             spec.pop(part, None)
         spec.pop("ci_prob", None)
@@ -210,6 +210,7 @@ class GravityModel:
                 cbec_index=index,
                 countries=panel.countries,
                 index_name=panel.index_covariate,
+                likelihood=self._frontier_likelihood(),
             )
         unknown = sorted(set(self.spec.gravity.priors) - set(model.named_vars))
         if unknown:
@@ -222,6 +223,30 @@ class GravityModel:
             raise ConfigError("unknown prior name(s) in the spec", hints)
         self.model, self.inputs = model, inputs
         return model
+
+    def _frontier_likelihood(self) -> Any:
+        """Return the frontier's likelihood for :func:`add_gravity` (None: the mean model)."""
+        frontier = self.spec.frontier
+        if frontier is None:
+            return None
+        from bayes_gravity.model.frontier import add_frontier
+
+        assert self.inputs is not None
+        panel, trade = self.inputs.panel, self.inputs.trade
+
+        def likelihood(mu: Any, log_values: np.ndarray, terms: dict[str, Any]) -> None:
+            add_frontier(
+                mu,
+                log_values,
+                trade,
+                frontier,
+                self.spec.gravity,
+                panel.partners,
+                panel.years,
+                terms,
+            )
+
+        return likelihood
 
     def build_index_model(self) -> Any:
         """Build the latent index on the indicators alone (the first stage of the cut)."""
@@ -478,7 +503,7 @@ class GravityModel:
     def _stamp(self, sampler_options: dict[str, Any]) -> None:
         assert self.inputs is not None
         attrs = {
-            "bayes_gravity_spec": json.dumps(self.spec.model_dump(mode="json"), sort_keys=True),
+            "bayes_gravity_spec": json.dumps(self.spec.dump_for_hash(), sort_keys=True),
             "spec_hash": self.spec.content_hash(),
             "inference_method": self.idata.attrs.get("inference_method", "nuts"),
             "data_hash": self.data.content_hash,

@@ -24,10 +24,11 @@ import numpy as np
 from bayes_gravity.io import write_text
 from bayes_gravity.model.approximate import warning
 from bayes_gravity.report.inputs import ReportInputs, load_inputs
-from bayes_gravity.report.section import CHECK_LABELS
+from bayes_gravity.report.section import CHECK_LABELS, FRONTIER_TITLE
 from bayes_gravity.report.sections.checks import checks_section
 from bayes_gravity.report.sections.comparison import comparison_section
 from bayes_gravity.report.sections.diagnostics import diagnostics_section
+from bayes_gravity.report.sections.frontier import efficiency_section
 from bayes_gravity.report.sections.gravity import gravity_section
 from bayes_gravity.report.sections.holdout import holdout_section
 from bayes_gravity.report.sections.index import index_section
@@ -53,17 +54,28 @@ def build_report(inp: ReportInputs) -> str:
     rng = np.random.default_rng(inp.rng_seed)
     classic = inp.classic
     with plt.rc_context({"figure.max_open_warning": 0, "font.size": 9}):
-        sections = [
-            metadata_section(inp),
-            diagnostics_section(inp),
-            checks_section(inp, rng),
-            index_section(inp, classic, rng),
-            gravity_section(inp, classic),
-            potential_section(inp, classic),
-            comparison_section(inp),
-            holdout_section(inp),
-            scenarios_section(inp),
-        ]
+        if inp.model.spec.frontier is not None:
+            # the predictive checks, ratio tiers, holdout and scenarios need the mean model
+            sections = [
+                metadata_section(inp),
+                diagnostics_section(inp),
+                index_section(inp, classic, rng),
+                gravity_section(inp, classic),
+                efficiency_section(inp, "potential", FRONTIER_TITLE),
+                comparison_section(inp),
+            ]
+        else:
+            sections = [
+                metadata_section(inp),
+                diagnostics_section(inp),
+                checks_section(inp, rng),
+                index_section(inp, classic, rng),
+                gravity_section(inp, classic),
+                potential_section(inp, classic),
+                comparison_section(inp),
+                holdout_section(inp),
+                scenarios_section(inp),
+            ]
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("bayes_gravity.report", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),

@@ -78,11 +78,15 @@ def load_inputs(run_dir: Path) -> ReportInputs:
     except json.JSONDecodeError as err:
         raise ResultsError(f"{run_dir / 'diagnostics.json'} is not valid JSON ({err})") from None
     tables = {}
-    for name in ("coefficients.csv", "potential.csv", "index.csv", "loadings.csv"):
+    # a frontier run has efficiency tables where a mean-model run has potential.csv
+    frontier = model.spec.frontier is not None
+    required = ("coefficients.csv", artefacts.EFFICIENCY if frontier else "potential.csv")
+    names = ("index.csv", "loadings.csv", artefacts.FRONTIER_VS_RATIO, *required)
+    for name in names:
         path = run_dir / name
         if path.is_file():
             tables[name] = pd.read_csv(path)
-        elif name in ("coefficients.csv", "potential.csv"):
+        elif name in required:
             raise ResultsError(f"{path} is missing; refit with `fit`")
     seed = int(model.idata.attrs.get("random_seed", model.spec.sampler.random_seed))
     return ReportInputs(run_dir, model, diagnostics, tables, seed, read_classic(run_dir))

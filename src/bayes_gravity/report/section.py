@@ -49,6 +49,7 @@ SECTIONS = (
     ("holdout", "8. Out-of-sample check"),
     ("scenarios", "9. Scenarios"),
 )
+FRONTIER_TITLE = "6. Trade efficiency: the stochastic frontier"
 
 
 def num(value: Any, digits: int = 3) -> str:

@@ -19,6 +19,8 @@ Layout of ``models/<spec name>/`` (or ``--out``)::
                        weights, OLS / random-effects coefficients, point tiers), and
     classic.json       its row count, exclusions and warnings: what the report sets beside the
                        Bayesian results
+    efficiency.csv     frontier fits instead of potential.csv: TE, frontier and untapped US$
+    efficiency_rank.csv, frontier_vs_ratio.csv   P(rank) of TE; frontier beside ratio tiers
     diagnostics.json   per-check values and an overall "passed"
     comparison*.csv    PSIS-LOO comparison (``fit --compare``)
     report.html        the rendered report
@@ -45,11 +47,17 @@ CLASSIC_POTENTIAL = "classic_potential.csv"
 CLASSIC_SUMMARY = "classic.json"
 CLASSIC = (CLASSIC_INDEX, CLASSIC_WEIGHTS, CLASSIC_COEFFICIENTS, CLASSIC_POTENTIAL)
 
+# a stochastic-frontier fit (results.efficiency): instead of potential.csv
+EFFICIENCY = "efficiency.csv"
+EFFICIENCY_RANK = "efficiency_rank.csv"
+FRONTIER_VS_RATIO = "frontier_vs_ratio.csv"
+FRONTIER = (EFFICIENCY, EFFICIENCY_RANK, FRONTIER_VS_RATIO)
+
 COMPARISON = "comparison.csv"
 COMPARISON_POINTWISE = "comparison_pointwise.csv"
 REPORT = "report.html"
 SCENARIO_DIR = "scenarios"
 
 # What one `fit` writes in one commit, and everything an older run may have left beside it.
-FIT = (*TABLES, HOLDOUT, *CLASSIC, CLASSIC_SUMMARY, POSTERIOR, DIAGNOSTICS)
+FIT = (*TABLES, *FRONTIER, HOLDOUT, *CLASSIC, CLASSIC_SUMMARY, POSTERIOR, DIAGNOSTICS)
 ALL = (*FIT, COMPARISON, COMPARISON_POINTWISE, REPORT, SCENARIO_DIR)

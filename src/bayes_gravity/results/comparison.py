@@ -48,6 +48,8 @@ DESCRIPTIONS = {
     "joint": "the fitted model: latent CBEC index inside the hierarchical gravity model",
     "gravity_no_index": "the same gravity model without the CBEC index covariate",
     "bambi_baseline": "bambi formula model: log-normal, observed covariates, partner intercepts",
+    "frontier": "the fitted stochastic frontier: log trade = frontier + v - u, u >= 0",
+    "mean_model": "the same spec without [frontier]: the mean gravity model",
 }
 
 
@@ -131,8 +133,12 @@ def compare_models(
     draws: int = COMPARE_DRAWS,
     tune: int = COMPARE_TUNE,
     chains: int = COMPARE_CHAINS,
+    mean: GravityModel | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit the two comparison models and compare all three by PSIS-LOO.
+
+    A frontier run is compared with ``mean``, the mean model fitted beside it (same spec
+    without ``[frontier]``), on the same rows: both score log trade per observation.
 
     Returns ``(table, pointwise)``: one row per model (ELPD, its standard error, effective
     number of parameters, difference to the best model and its standard error, stacking
@@ -148,11 +154,16 @@ def compare_models(
             f"likelihood {likelihood!r} is not on log trade: its density is not comparable "
             "with the log-normal baseline's"
         )
-    scores = [
-        _score("joint", model),
-        _fit_no_index(model, draws, tune, chains),
-        _fit_bambi(model, draws, tune, chains),
-    ]
+    if model.spec.frontier is not None:
+        if mean is None:
+            raise ValueError("a frontier run is compared with its mean model, which is missing")
+        scores = [_score("frontier", model), _score("mean_model", mean)]
+    else:
+        scores = [
+            _score("joint", model),
+            _fit_no_index(model, draws, tune, chains),
+            _fit_bambi(model, draws, tune, chains),
+        ]
     differ = _same_rows(scores)
     if differ:
         raise ValueError(f"model(s) {differ} were fitted on other observations than the run")

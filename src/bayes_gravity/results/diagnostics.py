@@ -150,6 +150,9 @@ def format_verdict(report: dict[str, Any]) -> str:
             "!!! DIAGNOSTICS FAILED: the posterior may be wrong; do not report these tiers or "
             "rankings without refitting (more tuning, higher target_accept) !!!"
         )
+    support = report.get("frontier_support")
+    if support and not support["supported"]:
+        lines.append(f"  {support['message']}")
     pareto = report["checks"].get("pareto_k")
     if pareto and not pareto["passed"]:
         lines.append(

@@ -26,6 +26,8 @@ from bayes_gravity.results.draws import index_posterior, interval, reported_vars
 from bayes_gravity.results.holdout import holdout_table
 
 log = logging.getLogger(__name__)
+# scalar parameters of the frontier reported in coefficients.csv beside beta_* and sigma*
+FRONTIER_SCALARS = ("delta_", "eta", "mu_u")
 
 
 def rank_summary(
@@ -106,7 +108,7 @@ def coefficient_table(model: GravityModel) -> pd.DataFrame:
     names = [
         n
         for n in reported_vars(posterior)
-        if n.startswith(("beta_", "sigma", "nu", "intercept", "gamma_shape"))
+        if n.startswith(("beta_", "sigma", "nu", "intercept", "gamma_shape", *FRONTIER_SCALARS))
         and posterior[n].ndim == 2
     ]
     rhat = az.rhat(model.idata, var_names=names)
@@ -181,9 +183,81 @@ def classic_summary(result: ClassicResult) -> dict[str, Any]:
     }
 
 
-def summarise(model: GravityModel) -> RunResult:
-    """Compute every table and the diagnostics gate from a fitted model."""
+def fit_mean_model(model: GravityModel, **overrides: Any) -> GravityModel:
+    """Fit the mean model beside a frontier fit: the same spec without ``[frontier]``.
+
+    Same data, sampler settings and seed, so on the same engine cache it is the very
+    program (and draws) of the mean-model run of that spec.
+    """
+    spec = model.spec.model_copy(update={"frontier": None, "name": f"{model.spec.name}-mean"})
+    mean = GravityModel(spec, model.data)
+    mean.fit(store_prior=False, **overrides)
+    return mean
+
+
+def frontier_tables(
+    model: GravityModel, mean: GravityModel | None, diagnostics: dict[str, Any]
+) -> dict[str, pd.DataFrame]:
+    """Efficiency tables of a frontier fit; Waldman's check and the mean fit's verdict.
+
+    ``mean``: the mean model fitted on the same data (the spec without ``[frontier]``); its
+    ratio tiers go beside the frontier tiers and its residuals into the skewness check.
+    """
+    from bayes_gravity.model.frontier import inefficiency_draws
+    from bayes_gravity.results import efficiency
+    from bayes_gravity.results.diagnostics import format_verdict
+
+    assert model.inputs is not None and model.spec.frontier is not None
+    frontier = model.spec.frontier
+    trade, panel = model.inputs.trade, model.inputs.panel
+    posterior = model.idata["posterior"].to_dataset()
+    log_values = np.log(trade["value_usd"].to_numpy(dtype=float) / 1e6)
+    u = inefficiency_draws(posterior, frontier, log_values, int(model.spec.sampler.random_seed))
+    eff = efficiency.efficiency_table(trade, u, frontier, model.spec.ci_prob)
+    tables = {
+        efficiency.EFFICIENCY_FILE: eff,
+        efficiency.RANK_FILE: efficiency.rank_table(trade, u, panel.partners),
+    }
+    index_rows = None
+    if panel.index_covariate is not None:
+        index = stack_draws(index_posterior(model), "cbec_index").mean(axis=0)
+        countries = trade["partner"].map({c: i for i, c in enumerate(panel.countries)})
+        years = trade["year"].map({y: i for i, y in enumerate(panel.years)})
+        index_rows = index[countries.to_numpy(), years.to_numpy()]
+    ols = efficiency.ols_residuals(trade, panel.observed_covariates, index_rows, panel.partners)
+    residuals = None
+    if mean is not None:
+        mean_posterior = mean.idata["posterior"].to_dataset()
+        residuals = efficiency.mean_model_residuals(mean_posterior, trade, panel.partners)
+        potential = potential_table(mean)
+        tables[efficiency.COMPARISON_FILE] = efficiency.tier_comparison(eff, potential)
+        verdict = gate(mean)
+        diagnostics["mean_model"] = {
+            "passed": verdict["passed"],
+            "summary": format_verdict(verdict).splitlines()[0],
+            "ratio_tier_rule": model.spec.potential.describe(),
+        }
+    diagnostics["frontier_support"] = efficiency.skewness_check(ols, residuals)
+    diagnostics["tier_rule"] = frontier.describe()
+    return tables
+
+
+def summarise(model: GravityModel, mean: GravityModel | None = None) -> RunResult:
+    """Compute every table and the diagnostics gate from a fitted model.
+
+    A frontier fit gets the efficiency tables instead of ``potential.csv`` and the holdout;
+    ``mean`` is the mean model fitted beside it (:func:`frontier_tables`).
+    """
     diagnostics = gate(model)
+    if model.spec.frontier is not None:
+        tables = {"coefficients.csv": coefficient_table(model)}
+        tables.update(frontier_tables(model, mean, diagnostics))
+        if model.inputs is not None and model.inputs.panel.index_covariate is not None:
+            tables["index.csv"] = index_table(model)
+            tables["loadings.csv"] = loadings_table(model)
+        classic = run_classic(model.data, model.spec)
+        tables.update(classic_tables(classic))
+        return RunResult(tables=tables, diagnostics=diagnostics, classic=classic_summary(classic))
     # No wall time here: diagnostics.json judges the draws, so the same seed gives the same
     # bytes; the time is in posterior.nc's attributes (wall_seconds) and printed by `fit`.
     diagnostics["tier_rule"] = model.spec.potential.describe()

@@ -87,6 +87,8 @@ class SimulatedTruth:
     indicators: pd.DataFrame  # indicator, loading, intercept, sigma (model scale), missing_share
     missing_share: float  # share of index-indicator cells left out
     notes: list[str] = field(default_factory=list)
+    # frontier panels: true TE = exp(-u) per trade row (partner, flow, year, u, te)
+    efficiency: pd.DataFrame | None = None
 
     def index_array(self) -> np.ndarray:
         """Return the true index as a (country, year) array, countries sorted like the panel."""
@@ -109,6 +111,9 @@ class SimulatedTruth:
             "index": self.index.to_dict(orient="records"),
             "missing_share": self.missing_share,
             "notes": self.notes,
+            "efficiency": (
+                None if self.efficiency is None else self.efficiency.to_dict(orient="records")
+            ),
         }
 
 
@@ -275,8 +280,14 @@ def simulate_dataset(
     reporter: str = "CHN",
     partners: list[str] | None = None,
     params: dict[str, float] | None = None,
+    frontier: dict[str, Any] | None = None,
 ) -> SimulatedTruth:
     """Write a SYNTHETIC dataset folder drawn from the model; return the truth.
+
+    With ``frontier`` (``{"inefficiency": "half_normal", "sigma_u": 0.4, "sigma_v": 0.2}``,
+    ``mu_u`` for the truncated normal) the panel is a stochastic frontier: log trade =
+    frontier + v - u, ``v ~ Normal(0, sigma_v)``, ``u >= 0`` iid per row; the true TE per row
+    is in ``efficiency``.
 
     Parameters
     ----------
@@ -437,7 +448,19 @@ def simulate_dataset(
         mu += effect[part]
     if spec.gravity.partner_flow_effects:
         mu += np.where(is_import, 0.5, -0.5) * gap[part]
-    noise = truth["sigma"] * rng.standard_t(truth["nu"], len(grid))
+    efficiency = None
+    if frontier is None:
+        noise = truth["sigma"] * rng.standard_t(truth["nu"], len(grid))
+    else:
+        from bayes_gravity.model.frontier import draw_u
+
+        kind = str(frontier.get("inefficiency", "half_normal"))
+        truth["sigma_v"], truth["sigma_u"] = float(frontier["sigma_v"]), float(frontier["sigma_u"])
+        if kind == "truncated_normal":
+            truth["mu_u"] = float(frontier["mu_u"])
+        u = draw_u(kind, np.full(len(grid), truth["sigma_u"]), truth.get("mu_u", 0.0), rng)
+        noise = rng.normal(0.0, truth["sigma_v"], len(grid)) - u
+        efficiency = grid[["partner", "flow", "year"]].assign(u=u, te=np.exp(-u))
     trade = grid.assign(reporter=reporter, value_usd=np.exp(mu + noise) * 1e6)
     trade = trade[["reporter", "partner", "year", "flow", "value_usd"]]
     truth["nu_excess"] = truth["nu"] - 3.0
@@ -477,6 +500,7 @@ def simulate_dataset(
         indicators=ind_table,
         missing_share=float(ind_table["missing_share"].mean()),
         notes=notes,
+        efficiency=efficiency,
     )
     write_json(out / "truth.json", result.to_json())
     write_text(out / "SYNTHETIC.txt", SYNTHETIC_NOTE.format(seed=seed))

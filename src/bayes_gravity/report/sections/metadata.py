@@ -30,7 +30,15 @@ def metadata_section(inp: ReportInputs) -> Section:
         ("spec hash", str(attrs.get("spec_hash"))),
         ("data", f"{attrs.get('data_path')} (content hash {attrs.get('data_hash')})"),
         ("coupling", spec.coupling),
-        ("likelihood", spec.gravity.likelihood),
+        (
+            "likelihood",
+            spec.gravity.likelihood
+            if spec.frontier is None
+            else (
+                f"stochastic frontier: {spec.frontier.noise} noise v, "
+                f"{spec.frontier.inefficiency} inefficiency u, pattern {spec.frontier.pattern}"
+            ),
+        ),
         (
             "sampler",
             f"{sampler.get('nuts_sampler', '?')}: {posterior.sizes['chain']} chains x "
@@ -40,7 +48,10 @@ def metadata_section(inp: ReportInputs) -> Section:
         ("random seed", str(attrs.get("random_seed"))),
         ("wall time of the fit", f"{float(attrs.get('wall_seconds', np.nan)):.1f} s"),
         ("intervals", f"equal-tailed {spec.ci_prob:.0%} unless stated otherwise"),
-        ("tier rule", spec.potential.describe()),
+        (
+            "tier rule",
+            spec.potential.describe() if spec.frontier is None else spec.frontier.describe(),
+        ),
     ]
     versions = json.loads(str(attrs.get("versions", "{}")))
     rows.append(("package versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))))
