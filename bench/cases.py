@@ -177,7 +177,6 @@ def baseline(opts: Any, work: Path, joint: dict[str, Any] | None = None) -> dict
     ``joint`` is the warm default fit of the ``default`` case (measured in the same bench run);
     without it the warm default fit is measured here.
     """
-    import xarray as xr
 
     env = cache_env(work / "caches")
     draws, chains = str(opts.draws or 1000), "4"
@@ -200,17 +199,18 @@ def baseline(opts: Any, work: Path, joint: dict[str, Any] | None = None) -> dict
         _measure(f"{task} (warm-up)", worker(task, str(path), "10", "10", chains), env).check()
         m = _measure(task, worker(task, str(path), draws, tune, chains), env)
         m.check()
-        tree = xr.open_datatree(path, engine="h5netcdf").load()
+        tree = _read_tree(path)
         row = {**_summary(m), **sampler_metrics(tree), "target_accept": "default"}
         if task == "gravity-bambi" and not _converged(row):
             extra = ["0.95"]
+            path = work / f"{task}-target-accept-0.95.nc"
             m = _measure(
                 f"{task} (target_accept 0.95)",
                 worker(task, str(path), draws, tune, chains, *extra),
                 env,
             )
             m.check()
-            tree = xr.open_datatree(path, engine="h5netcdf").load()
+            tree = _read_tree(path)
             row = {
                 **_summary(m),
                 **sampler_metrics(tree),
@@ -231,6 +231,14 @@ def baseline(opts: Any, work: Path, joint: dict[str, Any] | None = None) -> dict
         out["ess_per_second_ratio"] >= TARGET_ESS_RATIO and out["agreement"]["same_posterior"]
     )
     return out
+
+
+def _read_tree(path: Path) -> Any:
+    """Read a DataTree into memory and close its file (an open file keeps its HDF5 lock)."""
+    import xarray as xr
+
+    with xr.open_datatree(path, engine="h5netcdf") as tree:
+        return tree.load()
 
 
 def _converged(row: dict[str, Any]) -> bool:
