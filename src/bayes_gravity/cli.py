@@ -37,6 +37,12 @@ DataOpt = Annotated[
     typer.Option("--data", help="dataset folder (default: the spec's, else the shipped one)"),
 ]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="output folder")]
+StrictDataOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict-data", help="implausible values in the data are errors (exit 3), not warnings"
+    ),
+]
 SpecArg = Annotated[
     Path | None, typer.Argument(help="model spec TOML (default: models/default.toml)")
 ]
@@ -70,11 +76,14 @@ def handled(command: Callable[..., int]) -> Callable[..., None]:
     return wrapper
 
 
-def _dataset_for(spec: ModelSpec, spec_path: Path, data: Path | None) -> Dataset:
+def _dataset_for(
+    spec: ModelSpec, spec_path: Path, data: Path | None, strict_data: bool = False
+) -> Dataset:
     """Load the dataset a spec names (``--data`` overrides it), with the spec's trade file.
 
     A folder or trade file the spec names that does not exist, and series the data lack, are
-    spec errors (exit 2) naming the spec key; a broken dataset is a data error (exit 3).
+    spec errors (exit 2) naming the spec key; a broken dataset is a data error (exit 3), and so
+    is an implausible one under ``--strict-data``.
     """
     from bayes_gravity.config import check_against_data, resolve_data_path
     from bayes_gravity.data import SHIPPED_DATA, load_dataset
@@ -92,7 +101,12 @@ def _dataset_for(spec: ModelSpec, spec_path: Path, data: Path | None) -> Dataset
             f"{spec_path}: data.trade_file: {spec.data.trade_file!r} is not in {where}; "
             f"CSV files there: {found}"
         )
-    dataset = load_dataset(folder, trade_file=spec.data.trade_file)
+    dataset = load_dataset(
+        folder,
+        trade_file=spec.data.trade_file,
+        strict=strict_data,
+        window=(spec.data.first_year, spec.data.last_year, str(spec_path)),
+    )
     check_against_data(spec, dataset, str(spec_path))
     return dataset
 
@@ -109,11 +123,13 @@ def _print_warnings(messages: list[str]) -> None:
 
 @app.command()
 @handled
-def validate(data: DataOpt = None, trade_file: str = "trade.csv") -> int:
+def validate(
+    data: DataOpt = None, trade_file: str = "trade.csv", strict_data: StrictDataOpt = False
+) -> int:
     """Check a dataset folder: print coverage and every problem; exit 0 when usable."""
     from bayes_gravity.data import load_dataset
 
-    dataset = load_dataset(data, trade_file=trade_file)
+    dataset = load_dataset(data, trade_file=trade_file, strict=strict_data)
     echo(f"dataset: {dataset.path}  (hash {dataset.content_hash})")
     years = dataset.years
     echo(
@@ -132,13 +148,18 @@ def validate(data: DataOpt = None, trade_file: str = "trade.csv") -> int:
 
 @app.command()
 @handled
-def classic(spec: SpecArg = None, data: DataOpt = None, out: OutOpt = None) -> int:
+def classic(
+    spec: SpecArg = None,
+    data: DataOpt = None,
+    out: OutOpt = None,
+    strict_data: StrictDataOpt = False,
+) -> int:
     """Run the study's classic pipeline: PCA index, OLS / random-effects gravity, tiers."""
     from bayes_gravity.classic import run_classic, write_classic
     from bayes_gravity.config import MODELS_DIR, load_spec
 
     model_spec, spec_path = load_spec(spec)
-    dataset = _dataset_for(model_spec, spec_path, data)
+    dataset = _dataset_for(model_spec, spec_path, data, strict_data)
     result = run_classic(dataset, model_spec)
     out_dir = out if out is not None else MODELS_DIR / f"{model_spec.name}_classic"
     _print_warnings(result.warnings)
@@ -187,7 +208,14 @@ def fit(
     nuts_sampler: Annotated[
         str | None, typer.Option(help="pymc | nutpie | numpyro | blackjax")
     ] = None,
-    strict: Annotated[bool, typer.Option(help="exit 4 when the diagnostics gate fails")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help="exit 4 when the diagnostics gate fails; exit 3 before sampling when a "
+            "partner, flow or year loses every row (unless the spec's data.allow_drops)"
+        ),
+    ] = False,
+    strict_data: StrictDataOpt = False,
     method: Annotated[
         str,
         typer.Option(help="nuts | advi | pathfinder (fast approximations, exploration only)"),
@@ -211,7 +239,7 @@ def fit(
     model_spec, spec_path = load_spec(spec)
     if nuts_sampler is not None and nuts_sampler not in ("pymc", "nutpie", "numpyro", "blackjax"):
         raise ConfigError(f"--nuts-sampler: unknown sampler {nuts_sampler!r}")
-    dataset = _dataset_for(model_spec, spec_path, data)
+    dataset = _dataset_for(model_spec, spec_path, data, strict_data)
     model = GravityModel(model_spec, dataset)
     inputs = model.prepare()
     _print_warnings(inputs.panel.warnings)
@@ -337,6 +365,7 @@ def prior(
     data: DataOpt = None,
     out: OutOpt = None,
     draws: Annotated[int, typer.Option(help="prior predictive draws")] = 500,
+    strict_data: StrictDataOpt = False,
 ) -> int:
     """Prior predictive check: the trade the priors alone imply, next to the observed trade."""
     from bayes_gravity.config import MODELS_DIR, load_spec
@@ -344,7 +373,7 @@ def prior(
     from bayes_gravity.model import GravityModel
 
     model_spec, spec_path = load_spec(spec)
-    dataset = _dataset_for(model_spec, spec_path, data)
+    dataset = _dataset_for(model_spec, spec_path, data, strict_data)
     table = GravityModel(model_spec, dataset).prior_predictive(draws=draws)
     inside = (table["actual"] >= table["prior_lo"]) & (table["actual"] <= table["prior_hi"])
     echo(
