@@ -790,3 +790,54 @@ def run_copy(small_run: Path, tmp_path: Path) -> Path:
     run = tmp_path / "run"
     shutil.copytree(small_run, run)
     return run
+
+
+# ---------------------------------------------------------------------------- mock sampler
+# PyMC's mock_sample in place of pm.sample (and of the nutpie route): prior-like draws in a
+# second, for pipeline tests that need a posterior's shape, not its values. The engine route
+# (nuts_sampler = "blackjax") is not mocked: such tests pass ``--nuts-sampler pymc``.
+MOCK_FIT = [
+    *("--draws", "20", "--chains", "2", "--nuts-sampler", "pymc"),
+    *("--no-compare", "--no-report"),
+]
+
+
+def _zeros(size: tuple[int, int]):
+    import numpy as np
+
+    return np.zeros(size, dtype=bool)
+
+
+def _energy(size: tuple[int, int]):
+    import numpy as np
+
+    return np.random.default_rng(0).normal(size=size)
+
+
+@pytest.fixture
+def mock_pymc_sample():
+    from functools import partial
+
+    import pymc as pm
+    from pymc.testing import mock_sample
+
+    from bayes_gravity import nutpie_sampler
+
+    original, original_nutpie = pm.sample, nutpie_sampler.sample
+    pm.sample = partial(
+        mock_sample,
+        sample_stats={"diverging": _zeros, "energy": _energy, "reached_max_treedepth": _zeros},
+    )
+    # the nutpie route bypasses pm.sample (see bayes_gravity.nutpie_sampler)
+    nutpie_sampler.sample = lambda model, **options: pm.sample(**options)
+    yield
+    pm.sample, nutpie_sampler.sample = original, original_nutpie
+
+
+@pytest.fixture
+def mock_fit(mock_pymc_sample):
+    """The mock sampler, with PyTensor compiling in its fast mode: a mock fit in seconds."""
+    import pytensor
+
+    with pytensor.config.change_flags(mode="FAST_COMPILE"):
+        yield

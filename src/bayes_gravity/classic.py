@@ -24,8 +24,9 @@ import pandas as pd
 from bayes_gravity.cbec_index import PCAIndex, pca_index
 from bayes_gravity.config import ModelSpec
 from bayes_gravity.data import Dataset
+from bayes_gravity.drops import Drop, find_drops
 from bayes_gravity.io import staged_commit, write_csv
-from bayes_gravity.panel import Panel, build_panel
+from bayes_gravity.panel import KEYS, Panel, build_panel
 from bayes_gravity.potential import classify, potential_ratio
 
 
@@ -39,6 +40,7 @@ class ClassicResult:
     n_obs: int
     exclusions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    dropped: list[Drop] = field(default_factory=list)
 
 
 def regression_table(
@@ -150,6 +152,19 @@ def run_classic(data: Dataset, spec: ModelSpec) -> ClassicResult:
         n_obs=len(table),
         exclusions=exclusions,
         warnings=warnings,
+        dropped=find_drops(
+            pd.concat(
+                [
+                    panel.trade[KEYS].assign(
+                        reason=np.where(
+                            panel.trade["value_usd"] > 0, "", "zero trade (log-linear regression)"
+                        )
+                    ),
+                    panel.excluded[[*KEYS, "reason"]],
+                ],
+                ignore_index=True,
+            )
+        ),
     )
 
 

@@ -13,7 +13,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -121,6 +121,15 @@ def _print_warnings(messages: list[str]) -> None:
         typer.echo(f"warning: {message}", err=True)
 
 
+def _print_drops(drops: list[Any]) -> None:
+    """Name every partner, flow or year that lost all its rows (stdout and stderr)."""
+    if drops:
+        echo(f"\nDROPPED: {len(drops)} group(s) lost every trade row; the results lack them:")
+    for drop in drops:
+        echo(f"  DROPPED {drop.describe()}")
+        typer.echo(f"warning: dropped {drop.describe()}", err=True)
+
+
 @app.command()
 @handled
 def validate(
@@ -165,6 +174,7 @@ def classic(
     _print_warnings(result.warnings)
     for note in result.exclusions:
         echo(f"excluded: {note}")
+    _print_drops(result.dropped)
     scores = result.index.scores.dropna(subset=["rank"])
     last = int(scores["year"].max())
     ranking = scores[scores["year"] == last].sort_values("rank")
@@ -245,6 +255,11 @@ def fit(
     _print_warnings(inputs.panel.warnings)
     for note in inputs.exclusions:
         echo(f"excluded: {note}")
+    _print_drops(inputs.dropped)
+    if strict:
+        from bayes_gravity.drops import refuse_drops
+
+        refuse_drops(inputs.dropped, model_spec.data.allow_drops, str(spec_path))
     model.fit(
         progressbar=sys.stderr.isatty(),
         draws=draws,
@@ -280,6 +295,7 @@ def fit(
     verdict = format_verdict(result.diagnostics)
     echo(verdict)  # first and last, so a failing gate cannot be missed
     _print_fit_summary(model_spec, result, model.wall_seconds or 0.0)
+    _print_drops(inputs.dropped)
     echo(verdict)
     echo(f"wrote posterior.nc, {', '.join(result.tables)}, diagnostics.json to {out_dir}")
     if strict and not result.diagnostics["passed"]:

@@ -46,6 +46,10 @@ class DataSpec(_Strict):
     trade_file: str = "trade.csv"
     first_year: int | None = None
     last_year: int | None = None
+    allow_drops: bool = Field(
+        False,
+        description="let `fit --strict` go on when a partner, flow or year loses every row",
+    )
 
     @model_validator(mode="after")
     def _years_in_order(self) -> DataSpec:

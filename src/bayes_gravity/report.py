@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayes_gravity.drops import Drop
 from bayes_gravity.errors import ResultsError
 from bayes_gravity.gravity import BENCHMARK_DEFINITION
 from bayes_gravity.holdout import COLUMNS as HOLDOUT_COLUMNS
@@ -1168,6 +1169,7 @@ def build_report(inp: ReportInputs) -> str:
         failed=failed,
         loo_reliable=bool(diagnostics.get("loo_reliable", True)),
         approximation=_approximation_banner(inp.model.idata.attrs),
+        dropped=[Drop(**d).describe() for d in diagnostics.get("dropped", [])],
         sections=sections,
     )
 
