@@ -1,12 +1,15 @@
 """Command-line interface: ``python -m bayes_gravity COMMAND``.
 
 Each command loads its config, calls the library, prints a short summary and returns an exit
-code: 0 ok, 1 unexpected, 2 usage/config, 3 data, 4 diagnostics failed under ``--strict``.
+code: 0 ok, 1 unexpected, 2 usage/config, 3 data, 4 diagnostics failed under ``--strict``,
+5 output folder in use by another command, 6 results could not be written (disk full,
+permission denied; the earlier results are left as they were).
 Heavy libraries (PyMC, ArviZ) are imported inside the commands that sample or plot.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
@@ -50,6 +53,16 @@ SpecArg = Annotated[
 
 # Run folders a command has committed, so an interrupt afterwards is reported truthfully.
 WRITTEN: list[Path] = []
+# What the running command holds until it returns (the lock of its output folder).
+_HELD: list[contextlib.ExitStack] = []
+
+
+def lock_output(folder: Path, command: str) -> None:
+    """Hold the lock of ``folder`` until the command returns: one writer per folder."""
+    from bayes_gravity.lock import folder_lock
+
+    for note in _HELD[-1].enter_context(folder_lock(folder, command)):
+        typer.echo(f"note: {note}", err=True)
 
 
 def handled(command: Callable[..., int]) -> Callable[..., None]:
@@ -58,18 +71,24 @@ def handled(command: Callable[..., int]) -> Callable[..., None]:
     @functools.wraps(command)
     def wrapper(*args: object, **kwargs: object) -> None:
         WRITTEN.clear()
-        try:
-            code = command(*args, **kwargs)
-        except BayesGravityError as err:
-            typer.echo(f"error: {err}", err=True)
-            code = err.exit_code
-        except KeyboardInterrupt as err:  # say what, if anything, was written
-            if WRITTEN:
-                detail = f"the run in {WRITTEN[-1]} is complete; the steps after it were not done"
-            else:
-                detail = str(err) or "nothing was written"
-            typer.echo(f"interrupted: {detail}", err=True)
-            code = 130
+        with contextlib.ExitStack() as held:
+            _HELD.append(held)
+            try:
+                code = command(*args, **kwargs)
+            except BayesGravityError as err:
+                typer.echo(f"error: {err}", err=True)
+                code = err.exit_code
+            except KeyboardInterrupt as err:  # say what, if anything, was written
+                if WRITTEN:
+                    detail = (
+                        f"the run in {WRITTEN[-1]} is complete; the steps after it were not done"
+                    )
+                else:
+                    detail = str(err) or "nothing was written"
+                typer.echo(f"interrupted: {detail}", err=True)
+                code = 130
+            finally:
+                _HELD.pop()
         if code:
             raise typer.Exit(code)
 
@@ -169,8 +188,9 @@ def classic(
 
     model_spec, spec_path = load_spec(spec)
     dataset = _dataset_for(model_spec, spec_path, data, strict_data)
-    result = run_classic(dataset, model_spec)
     out_dir = out if out is not None else MODELS_DIR / f"{model_spec.name}_classic"
+    lock_output(out_dir, "classic")
+    result = run_classic(dataset, model_spec)
     _print_warnings(result.warnings)
     for note in result.exclusions:
         echo(f"excluded: {note}")
@@ -250,6 +270,8 @@ def fit(
     if nuts_sampler is not None and nuts_sampler not in ("pymc", "nutpie", "numpyro", "blackjax"):
         raise ConfigError(f"--nuts-sampler: unknown sampler {nuts_sampler!r}")
     dataset = _dataset_for(model_spec, spec_path, data, strict_data)
+    out_dir = out if out is not None else MODELS_DIR / model_spec.name
+    lock_output(out_dir, "fit")
     model = GravityModel(model_spec, dataset)
     inputs = model.prepare()
     _print_warnings(inputs.panel.warnings)
@@ -270,7 +292,6 @@ def fit(
         method=method,
     )
     result = summarise(model)
-    out_dir = out if out is not None else MODELS_DIR / model_spec.name
     write_run(model, result, out_dir)
     WRITTEN.append(out_dir)  # from here on, an interrupt no longer means "nothing was written"
     if method != "nuts":
@@ -340,6 +361,7 @@ def report(
     run: Annotated[Path, typer.Argument(help="run folder written by `fit`")],
 ) -> int:
     """Re-render RUN/report.html from the saved posterior and tables (no refit)."""
+    lock_output(run, "report")
     _write_report(run)
     return 0
 
@@ -390,6 +412,8 @@ def prior(
 
     model_spec, spec_path = load_spec(spec)
     dataset = _dataset_for(model_spec, spec_path, data, strict_data)
+    out_dir = out if out is not None else MODELS_DIR / model_spec.name
+    lock_output(out_dir, "prior")
     table = GravityModel(model_spec, dataset).prior_predictive(draws=draws)
     inside = (table["actual"] >= table["prior_lo"]) & (table["actual"] <= table["prior_hi"])
     echo(
@@ -401,7 +425,6 @@ def prior(
         f"prior medians {table['prior_median'].min():.3g} - {table['prior_median'].max():.3g}; "
         f"prior 90% bounds {table['prior_lo'].min():.3g} - {table['prior_hi'].max():.3g}"
     )
-    out_dir = out if out is not None else MODELS_DIR / model_spec.name
     write_csv(out_dir / "prior_predictive.csv", table)
     echo(f"wrote {out_dir / 'prior_predictive.csv'}")
     return 0
@@ -426,6 +449,7 @@ def scenario(
 
     start = time.perf_counter()
     scenario_spec = load_scenario(spec)
+    lock_output(run, "scenario")
     model = load_run(run, data)
     csv_path, json_path, table = write_scenario(scenario_spec, model, run, seed)
     # The scenario's tiers stand on the fit: its verdict goes first and last, as in `fit`.
@@ -498,6 +522,7 @@ def calibrate(
     if sims < 0 or recovery < 0 or workers < 1:
         raise ConfigError("--sims and --recovery must be >= 0 and --workers >= 1")
     command = "python -m bayes_gravity calibrate " + " ".join(sys.argv[2:])
+    lock_output(out, "calibrate")
 
     def progress(result: dict) -> None:
         echo(f"  fit {result.get('sim', result.get('rep'))} done in {result['fit_seconds']:.1f} s")

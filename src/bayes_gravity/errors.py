@@ -50,5 +50,17 @@ class ResultsError(BayesGravityError):
     exit_code = 2
 
 
+class FolderLockedError(BayesGravityError):
+    """Another command is writing into the same output folder."""
+
+    exit_code = 5
+
+
+class OutputWriteError(BayesGravityError):
+    """Writing results failed (disk full, permission denied); the earlier results stand."""
+
+    exit_code = 6
+
+
 class BayesGravityWarning(UserWarning):
     """Something the user should know about that does not stop the run."""
