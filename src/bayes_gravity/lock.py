@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bayes_gravity.errors import FolderLockedError
+from bayes_gravity.errors import FolderLockedError, OutputWriteError
+from bayes_gravity.io import describe_os_error
 
 LOCK_FILE = ".bayes_gravity.lock"
 
@@ -96,10 +97,16 @@ def folder_lock(folder: str | Path, command: str) -> Iterator[list[str]]:
             _HELD[folder] -= 1
         return
     created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         fd, stale = _open_locked(path, command)
+    except OSError as err:
+        if created:
+            _remove_if_empty(folder)
+        raise OutputWriteError(
+            f"cannot write into {folder}: taking its lock failed ({describe_os_error(err)})"
+        ) from None
     except BaseException:
         if created:
             _remove_if_empty(folder)
@@ -116,9 +123,13 @@ def folder_lock(folder: str | Path, command: str) -> Iterator[list[str]]:
         "host": socket.gethostname(),
     }
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(me) + "\n").encode("utf-8"), 0)
-        os.fsync(fd)
+        try:  # no fsync: the flock, not the file, is the lock; the content names its holder
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(me) + "\n").encode("utf-8"), 0)
+        except OSError as err:
+            raise OutputWriteError(
+                f"cannot write into {folder}: writing its lock failed ({describe_os_error(err)})"
+            ) from None
         _HELD[folder] = 1
         yield notes
     finally:
