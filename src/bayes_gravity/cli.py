@@ -514,6 +514,9 @@ def calibrate(
     workers: Annotated[int, typer.Option(help="LocalCluster worker processes")] = 2,
     seed: Annotated[int, typer.Option(help="seed of the prior draws / simulations")] = 20240601,
     out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("docs/validation"),
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="show Dask's own log (info level)")
+    ] = False,
 ) -> int:
     """Validate the model on SYNTHETIC data: SBC rank checks and parameter recovery (Dask)."""
     from bayes_gravity import calibration
@@ -530,7 +533,12 @@ def calibrate(
     if sims:
         echo(f"SBC: {sims} prior draws on {scheduler or f'a LocalCluster of {workers}'}")
         sbc = calibration.run_sbc(
-            sims, seed=seed, scheduler=scheduler, n_workers=workers, progress=progress
+            sims,
+            seed=seed,
+            scheduler=scheduler,
+            n_workers=workers,
+            progress=progress,
+            verbose=verbose,
         )
         sbc.command = command
         paths = calibration.write_sbc(sbc, out)
@@ -543,7 +551,12 @@ def calibrate(
     if recovery:
         echo(f"recovery: {recovery} simulated datasets")
         rec = calibration.run_fixed_recovery(
-            recovery, seed=seed, scheduler=scheduler, n_workers=workers, progress=progress
+            recovery,
+            seed=seed,
+            scheduler=scheduler,
+            n_workers=workers,
+            progress=progress,
+            verbose=verbose,
         )
         rec.command = command
         paths = calibration.write_recovery(rec, out)

@@ -62,5 +62,11 @@ class OutputWriteError(BayesGravityError):
     exit_code = 6
 
 
+class WorkerDiedError(BayesGravityError):
+    """A parallel worker process died while running a fit (killed, out of memory)."""
+
+    exit_code = 1
+
+
 class BayesGravityWarning(UserWarning):
     """Something the user should know about that does not stop the run."""
