@@ -141,3 +141,37 @@ def test_vectorised_chains_sample_the_same_posterior(cache_dir: Path) -> None:
     assert dict(draws.sizes) == {"chain": 2, "draw": 300}
     assert abs(float(draws.mean()) - Y.mean()) < 0.06
     assert not np.array_equal(draws.values[0], draws.values[1]), "chains must differ"
+
+
+def trap_model():
+    """A normal with a narrow minor mode of negligible mass, where every start is placed."""
+    import pymc as pm
+
+    with pm.Model() as model:
+        components = [pm.Normal.dist(0.0, 0.3), pm.Normal.dist(3.0, 0.02)]
+        pm.Mixture("x", w=np.array([1 - 1e-9, 1e-9]), comp_dists=components, initval=3.0)
+    return model
+
+
+def test_pathfinder_starts_no_chain_in_a_minor_mode(cache_dir: Path) -> None:
+    options = {**OPTIONS, "chains": 4}
+
+    def chain_means(init: str) -> np.ndarray:
+        tree = engine.sample(trap_model, {"test": f"trap-{init}"}, **options, nuts={"init": init})
+        return tree["posterior"]["x"].mean("draw").values
+
+    # jittered around the trap, some chain stays in it: the failure Pathfinder prevents
+    assert (np.abs(chain_means("jitter") - 3.0) < 0.1).any()
+    pathfinder = engine.sample(
+        trap_model, {"test": "trap-pathfinder"}, **options, nuts={"init": "pathfinder"}
+    )
+    assert np.all(np.abs(pathfinder["posterior"]["x"].mean("draw").values) < 0.3)
+    assert pathfinder["posterior"].attrs["init"] == "pathfinder"
+    assert np.isfinite(pathfinder["posterior"].attrs["init_pareto_k"])
+
+
+def test_an_unknown_init_is_refused(cache_dir: Path) -> None:
+    from bayes_gravity.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"sampler\.nuts\.init"):
+        run(nuts={"init": "adapt_diag"})

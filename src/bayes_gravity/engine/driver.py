@@ -50,6 +50,7 @@ class ChainSettings(NamedTuple):
     target_accept: float
     max_treedepth: int
     metric: str
+    init: str = "pathfinder"  # see bayes_gravity.engine.pathfinder
 
 
 # Metric recomputed every this many tuning steps (nutpie recomputes every draw; each
@@ -81,21 +82,21 @@ def _metric_core(metric: str, tune: int) -> Any:
 
 def make_chain(
     logdensity: Callable[[jax.Array], jax.Array],
-    initial: jax.Array,
     jitter: jax.Array,
     settings: ChainSettings,
     expand: Callable[[jax.Array], dict[str, jax.Array]],
-) -> Callable[[jax.Array], dict[str, jax.Array]]:
-    """Return ``chain(key_data) -> outputs`` for one chain.
+) -> Callable[[jax.Array, jax.Array], dict[str, jax.Array]]:
+    """Return ``chain(key_data, start) -> outputs`` for one chain.
 
-    ``initial`` is the starting point on the unconstrained scale and ``jitter`` is 1 where
-    PyMC would jitter it (uniform on [-1, 1], as ``pm.sample``'s ``jitter+adapt_diag``).
+    ``start`` is the starting point on the unconstrained scale; ``jitter`` is 1 where the
+    chain jitters it (uniform on [-1, 1], as ``pm.sample``'s ``jitter+adapt_diag``) and 0
+    elsewhere: zero everywhere for starts drawn by Pathfinder.
     ``expand`` maps one unconstrained draw to the arrays to keep (constrained values,
     deterministics, pointwise log-likelihood); it is applied to every kept draw after the
     loop. The outputs are those arrays with a leading ``draw`` axis plus the sample stats.
     """
     tune, draws = settings.tune, settings.draws
-    ndim = int(initial.shape[0])
+    ndim = int(jitter.shape[0])
     core = _metric_core(settings.metric, tune)
     adapt_init, adapt_update, adapt_final = _make_engine(
         core, target_acceptance_rate=settings.target_accept
@@ -104,7 +105,7 @@ def make_chain(
     schedule = jnp.asarray(tuning_schedule(tune))
     kernel = nuts.build_kernel(integrators.velocity_verlet)
 
-    def chain(key_data: jax.Array) -> dict[str, jax.Array]:
+    def chain(key_data: jax.Array, initial: jax.Array) -> dict[str, jax.Array]:
         key = jax.random.wrap_key_data(key_data)
         key_jitter, key_steps = jax.random.split(key)
         start = initial + jitter * jax.random.uniform(key_jitter, (ndim,), minval=-1, maxval=1)

@@ -36,6 +36,7 @@ class ProgramMeta:
     observed_data: dict[str, np.ndarray] = field(default_factory=dict)
     constant_data: dict[str, np.ndarray] = field(default_factory=dict)
     inputs: list[str] = field(default_factory=list)
+    initial_point: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe layout (arrays are stored separately)."""
@@ -72,10 +73,14 @@ def build_program(
     inputs: dict[str, np.ndarray] | None = None,
     batch: int | None = None,
 ) -> tuple:
-    """Trace and export one chain of ``model``; return ``(exported, meta)``.
+    """Trace and export one chain of ``model``; return ``(exported, exported_init, meta)``.
+
+    The chain program takes ``(key_data, start, *inputs)``; ``exported_init`` (``None`` unless
+    ``settings.init == "pathfinder"``) takes ``(key_data, *inputs)`` and returns the pool of
+    Pathfinder draws that the chains' starts are resampled from.
 
     ``batch``: export ``batch`` chains vectorised in one program (``jax.vmap`` over the
-    keys; PyMC's ``chain_method = "vectorized"``, the way to fill a GPU) instead of one.
+    keys and starts; PyMC's ``chain_method = "vectorized"``, the way to fill a GPU).
 
     ``log_likelihood`` names the observed variables whose pointwise log density is kept.
     ``inputs`` names ``pm.Data`` variables that become arguments of the program (after the
@@ -94,6 +99,7 @@ def build_program(
     from pymc.util import get_default_varnames
 
     from bayes_gravity.engine.driver import make_chain
+    from bayes_gravity.engine.pathfinder import make_initialiser
 
     value_vars = list(model.value_vars)
     initial_point = make_initial_point_fn(model=model, jitter_rvs=set(), return_transformed=True)(0)
@@ -122,10 +128,14 @@ def build_program(
     kept_names = [v.name for v in kept]
     loglik_names = [v.name for v in observed]
 
-    def program(key_data: Any, *values: Any) -> dict[str, Any]:
+    def logdensity_of(values: tuple[Any, ...]) -> Any:
         def logdensity(x: Any) -> Any:
             return logp_graph(*unflatten(x), *values)[0]
 
+        # jitted: traced once, though the kernel and the adaptation call it in several places
+        return jax.jit(logdensity)
+
+    def program(key_data: Any, start: Any, *values: Any) -> dict[str, Any]:
         def expand(x: Any) -> dict[str, Any]:
             arrays = expand_graph(*unflatten(x), *values)
             out = dict(zip(kept_names, arrays[: len(kept)], strict=True))
@@ -133,22 +143,32 @@ def build_program(
                 out[f"loglik::{name}"] = value
             return out
 
-        start = jnp.asarray(initial)
-        # jitted: traced once, though the kernel and the adaptation call it in several places
-        chain = make_chain(jax.jit(logdensity), start, jnp.ones_like(start), settings, expand)
-        return chain(key_data)
+        # Pathfinder's starts are used as they are; the prior's initial point is jittered
+        jitter = jnp.full(initial.shape, 0.0 if settings.init == "pathfinder" else 1.0)
+        chain = make_chain(logdensity_of(values), jitter, settings, expand)
+        return chain(key_data, start)
 
-    key_shape = KEY_SHAPE if batch is None else (batch, *KEY_SHAPE)
-    specs = [jax.ShapeDtypeStruct(key_shape, jnp.uint32)]
-    specs += [
+    def init_program(key_data: Any, *values: Any) -> dict[str, Any]:
+        return make_initialiser(logdensity_of(values), jnp.asarray(initial))(key_data)
+
+    n_values = len(inputs or {})
+    key_spec = jax.ShapeDtypeStruct(KEY_SHAPE, jnp.uint32)
+    value_specs = [
         jax.ShapeDtypeStruct(np.shape(v), np.asarray(v).dtype) for v in (inputs or {}).values()
     ]
+    start_spec = jax.ShapeDtypeStruct(initial.shape, initial.dtype)
     if batch is not None:
-        n_values = len(inputs or {})
-        vectorised = jax.vmap(program, in_axes=(0, *([None] * n_values)))
-        exported = jax.export.export(jax.jit(vectorised))(*specs)
+        vectorised = jax.vmap(program, in_axes=(0, 0, *([None] * n_values)))
+        batched = [
+            jax.ShapeDtypeStruct((batch, *spec.shape), spec.dtype)
+            for spec in (key_spec, start_spec)
+        ]
+        exported = jax.export.export(jax.jit(vectorised))(*batched, *value_specs)
     else:
-        exported = jax.export.export(jax.jit(program))(*specs)
+        exported = jax.export.export(jax.jit(program))(key_spec, start_spec, *value_specs)
+    exported_init = None
+    if settings.init == "pathfinder":
+        exported_init = jax.export.export(jax.jit(init_program))(key_spec, *value_specs)
 
     coords, dims = coords_and_dims_for_inferencedata(model)
     meta = ProgramMeta(
@@ -164,5 +184,6 @@ def build_program(
             if k not in (inputs or {})
         },
         inputs=list(inputs or {}),
+        initial_point=initial,
     )
-    return exported, meta
+    return exported, exported_init, meta

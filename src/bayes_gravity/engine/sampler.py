@@ -30,10 +30,12 @@ import numpy as np
 
 from bayes_gravity.engine import cache
 from bayes_gravity.engine.driver import METRICS, ChainSettings
+from bayes_gravity.engine.pathfinder import INITS, resample
 
 log = logging.getLogger(__name__)
 
 PROGRAM_FILE = "chain.jaxexport"
+INIT_FILE = "init.jaxexport"
 META_FILE = "meta.json"
 DATA_FILE = "data.npz"
 # Compile and load times of the last call in this process, for the benchmarks.
@@ -69,42 +71,56 @@ def chain_settings(tune: int, draws: int, target_accept: float, nuts: dict[str, 
     """Build the static chain settings from ``pm.sample``-style options (``nuts``: extras)."""
     from bayes_gravity.errors import ConfigError
 
-    unknown = sorted(set(nuts) - {"max_treedepth", "metric", "target_accept", "chain_method"})
+    allowed = {"max_treedepth", "metric", "target_accept", "chain_method", "init"}
+    unknown = sorted(set(nuts) - allowed)
     if unknown:
         raise ConfigError(
             f"sampler.nuts: option(s) {unknown} are not understood by nuts_sampler = "
-            "'blackjax' (allowed: max_treedepth, metric, chain_method)"
+            f"'blackjax' (allowed: {', '.join(sorted(allowed - {'target_accept'}))})"
         )
     metric = str(nuts.get("metric", "low_rank"))
     if metric not in METRICS:
         raise ConfigError(f"sampler.nuts.metric: {metric!r} is not one of {METRICS}")
+    init = str(nuts.get("init", "pathfinder"))
+    if init not in INITS:
+        raise ConfigError(f"sampler.nuts.init: {init!r} is not one of {INITS}")
     return ChainSettings(
         tune=int(tune),
         draws=int(draws),
         target_accept=float(nuts.get("target_accept", target_accept)),
         max_treedepth=int(nuts.get("max_treedepth", 10)),
         metric=metric,
+        init=init,
     )
 
 
-def _save(folder: Path, exported: Any, meta: Any) -> None:
+def _save(folder: Path, exported: Any, exported_init: Any, meta: Any) -> None:
     (folder / PROGRAM_FILE).write_bytes(bytes(exported.serialize()))
+    if exported_init is not None:
+        (folder / INIT_FILE).write_bytes(bytes(exported_init.serialize()))
     (folder / META_FILE).write_text(json.dumps(meta.to_json(), sort_keys=True), encoding="utf-8")
     arrays = {f"observed::{k}": v for k, v in meta.observed_data.items()}
     arrays.update({f"constant::{k}": v for k, v in meta.constant_data.items()})
+    arrays["engine::initial_point"] = meta.initial_point
     np.savez(folder / DATA_FILE, **arrays)
 
 
+GROUPS = {"observed": "observed_data", "constant": "constant_data", "engine": "engine"}
+
+
 def _load(folder: Path) -> tuple[Any, dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    """Load ``(programs, meta, data)``: ``programs`` holds ``chain`` and, if stored, ``init``."""
     jax = configure_jax()
-    exported = jax.export.deserialize(bytearray((folder / PROGRAM_FILE).read_bytes()))
+    programs = {"chain": jax.export.deserialize(bytearray((folder / PROGRAM_FILE).read_bytes()))}
+    if (folder / INIT_FILE).is_file():
+        programs["init"] = jax.export.deserialize(bytearray((folder / INIT_FILE).read_bytes()))
     meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-    data: dict[str, dict[str, np.ndarray]] = {"observed_data": {}, "constant_data": {}}
+    data: dict[str, dict[str, np.ndarray]] = {group: {} for group in GROUPS.values()}
     with np.load(folder / DATA_FILE, allow_pickle=False) as arrays:
         for name in arrays.files:
             group, var = name.split("::", 1)
-            data["observed_data" if group == "observed" else "constant_data"][var] = arrays[name]
-    return exported, meta, data
+            data[GROUPS[group]][var] = arrays[name]
+    return programs, meta, data
 
 
 def load_or_build(
@@ -117,7 +133,7 @@ def load_or_build(
 ) -> tuple[Any, dict[str, Any], dict[str, dict[str, np.ndarray]], bool]:
     """Load the stored program for ``key``; build and store it first when it is missing.
 
-    Returns ``(exported, meta, data, built)``.
+    Returns ``(programs, meta, data, built)``.
     """
     folder = cache.entry("programs", key)
     if (folder / PROGRAM_FILE).is_file():
@@ -128,8 +144,12 @@ def load_or_build(
     configure_jax()
     from bayes_gravity.engine.program import build_program
 
-    exported, meta = build_program(build_model(), settings, log_likelihood, inputs, batch)
-    folder = cache.commit_folder("programs", key, lambda tmp: _save(tmp, exported, meta))
+    exported, exported_init, meta = build_program(
+        build_model(), settings, log_likelihood, inputs, batch
+    )
+    folder = cache.commit_folder(
+        "programs", key, lambda tmp: _save(tmp, exported, exported_init, meta)
+    )
     return (*_load(folder), True)
 
 
@@ -138,6 +158,12 @@ def chain_keys(seed: int, chains: int) -> np.ndarray:
     jax = configure_jax()
     keys = jax.random.split(jax.random.key(int(seed)), chains)
     return np.asarray(jax.random.key_data(keys))
+
+
+def init_key(seed: int) -> np.ndarray:
+    """Key data of the Pathfinder initialisation, apart from every chain's key."""
+    jax = configure_jax()
+    return np.asarray(jax.random.key_data(jax.random.fold_in(jax.random.key(int(seed)), 1)))
 
 
 def sample(
@@ -188,23 +214,45 @@ def sample(
         }
     )
     start = time.perf_counter()
-    exported, meta, stored, built = load_or_build(
+    programs, meta, stored, built = load_or_build(
         key, build_model, settings, list(log_likelihood), data, batch
     )
     loaded = time.perf_counter()
     arguments = [data[name] for name in meta["inputs"]]
-    specs = [jax.ShapeDtypeStruct((2,) if batch is None else (batch, 2), np.uint32)]
-    specs += [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in arguments]
-    compiled = jax.jit(exported.call).lower(*specs).compile()
+    key_spec = jax.ShapeDtypeStruct((2,), np.uint32)
+    value_specs = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in arguments]
+    initial_point = stored["engine"]["initial_point"]
+    start_spec = jax.ShapeDtypeStruct(initial_point.shape, initial_point.dtype)
+    if batch is not None:
+        key_spec, start_spec = (
+            jax.ShapeDtypeStruct((batch, *spec.shape), spec.dtype)
+            for spec in (key_spec, start_spec)
+        )
+    compiled = jax.jit(programs["chain"].call).lower(key_spec, start_spec, *value_specs).compile()
     ready = time.perf_counter()
     LAST_TIMES.update(
         built=float(built), program_seconds=loaded - start, compile_seconds=ready - loaded
     )
 
     keys = chain_keys(random_seed, chains)
+    init_stats: dict[str, Any] = {"init": settings.init}
+    if settings.init == "pathfinder":
+        initialise = jax.jit(programs["init"].call).lower(
+            jax.ShapeDtypeStruct((2,), np.uint32), *value_specs
+        )
+        found = jax.block_until_ready(initialise.compile()(init_key(random_seed), *arguments))
+        starts = resample(found, chains, random_seed)
+        init_stats.update(
+            init_pareto_k=float(found["pareto_k"]),
+            init_path_elbo=[float(e) for e in np.ravel(found["elbo"])],
+        )
+    else:
+        starts = np.tile(initial_point, (chains, 1))
+    initialised = time.perf_counter()
+    LAST_TIMES["init_seconds"] = initialised - ready
 
     def run(c: int) -> dict[str, np.ndarray]:
-        out = compiled(keys[c], *arguments)
+        out = compiled(keys[c], starts[c], *arguments)
         out = jax.block_until_ready(out)
         if progressbar:
             log.warning("chain %d of %d done", c + 1, chains)
@@ -212,7 +260,7 @@ def sample(
 
     workers = max(1, min(int(cores or min(chains, 2)), chains))
     if batch is not None:
-        together = jax.block_until_ready(compiled(keys, *arguments))
+        together = jax.block_until_ready(compiled(keys, starts, *arguments))
         results = [{k: np.asarray(v[c]) for k, v in together.items()} for c in range(chains)]
     elif workers == 1:
         results = [run(c) for c in range(chains)]
@@ -220,8 +268,9 @@ def sample(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(run, range(chains)))
     sampled = time.perf_counter()
-    LAST_TIMES["sampling_seconds"] = sampled - ready
-    tree = _to_datatree(results, meta, stored, settings, sampled - ready)
+    LAST_TIMES["sampling_seconds"] = sampled - initialised
+    tree = _to_datatree(results, meta, stored, settings, sampled - initialised)
+    tree["posterior"].attrs.update(init_stats)
     # whether this run traced and stored the program (a cold cache) or loaded it (warm)
     tree["posterior"].attrs["engine_program"] = "built" if built else "loaded"
     return tree
@@ -273,7 +322,7 @@ def _to_datatree(
     if meta["log_likelihood_vars"]:
         loglik = {n: stacked(f"loglik::{n}") for n in meta["log_likelihood_vars"]}
         groups["log_likelihood"] = dataset(loglik, True)
-    for group in ("observed_data", "constant_data"):
+    for group in ("observed_data", "constant_data"):  # not the engine's own arrays
         if data[group]:
             groups[group] = dataset(data[group], False)
     groups["posterior"].attrs.update(
