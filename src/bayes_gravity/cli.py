@@ -187,9 +187,9 @@ def classic(
     from bayes_gravity.config import MODELS_DIR, load_spec
 
     model_spec, spec_path = load_spec(spec)
-    dataset = _dataset_for(model_spec, spec_path, data, strict_data)
     out_dir = out if out is not None else MODELS_DIR / f"{model_spec.name}_classic"
-    lock_output(out_dir, "classic")
+    lock_output(out_dir, "classic")  # before the data are read: a second writer stops at once
+    dataset = _dataset_for(model_spec, spec_path, data, strict_data)
     result = run_classic(dataset, model_spec)
     _print_warnings(result.warnings)
     for note in result.exclusions:
@@ -269,9 +269,9 @@ def fit(
     model_spec, spec_path = load_spec(spec)
     if nuts_sampler is not None and nuts_sampler not in ("pymc", "nutpie", "numpyro", "blackjax"):
         raise ConfigError(f"--nuts-sampler: unknown sampler {nuts_sampler!r}")
-    dataset = _dataset_for(model_spec, spec_path, data, strict_data)
     out_dir = out if out is not None else MODELS_DIR / model_spec.name
-    lock_output(out_dir, "fit")
+    lock_output(out_dir, "fit")  # before the data are read: a second writer stops at once
+    dataset = _dataset_for(model_spec, spec_path, data, strict_data)
     model = GravityModel(model_spec, dataset)
     inputs = model.prepare()
     _print_warnings(inputs.panel.warnings)
@@ -411,9 +411,9 @@ def prior(
     from bayes_gravity.model import GravityModel
 
     model_spec, spec_path = load_spec(spec)
-    dataset = _dataset_for(model_spec, spec_path, data, strict_data)
     out_dir = out if out is not None else MODELS_DIR / model_spec.name
     lock_output(out_dir, "prior")
+    dataset = _dataset_for(model_spec, spec_path, data, strict_data)
     table = GravityModel(model_spec, dataset).prior_predictive(draws=draws)
     inside = (table["actual"] >= table["prior_lo"]) & (table["actual"] <= table["prior_hi"])
     echo(
