@@ -357,7 +357,7 @@ def scale(opts: Any, work: Path) -> dict[str, Any]:
     must pass the gate.
     """
     sys.path.insert(0, str(ROOT / "src"))
-    from bayes_gravity.simulate import simulate_dataset, write_simulation_spec
+    from bayes_gravity.validation.simulate import simulate_dataset, write_simulation_spec
 
     env = cache_env(work / "caches")
     years = range(2000, 2021)

@@ -229,8 +229,8 @@ def run_metrics(run_dir: Path) -> dict[str, Any]:
     """Metrics of a run folder written by ``fit``: the gate's variables and verdict."""
     import json
 
-    from bayes_gravity.model import read_posterior
-    from bayes_gravity.runs import reported_vars
+    from bayes_gravity.model.gravity_model import read_posterior
+    from bayes_gravity.results.draws import reported_vars
 
     tree = read_posterior(run_dir / "posterior.nc")
     names = reported_vars(tree["posterior"].to_dataset())

@@ -231,7 +231,8 @@ def render(payload: dict[str, Any]) -> str:
             f"## Scale: SYNTHETIC China panel (measured {c['measured_at']})",
             "",
             f"Default model, years {c['years']}, indicators {c['missing_share']} missing per "
-            "country and indicator (`bayes_gravity.simulate`), `fit --no-compare --no-report`, "
+            "country and indicator (`bayes_gravity.validation.simulate`), "
+            "`fit --no-compare --no-report`, "
             "the spec's sampler settings, caches empty at the first size. Target: the gate passes "
             "at every size; at 200 partners <= 300 s and <= 4096 MB. A fit still running after "
             f"{_f(c.get('timeout_seconds'))} s is stopped (SIGINT) and listed as unfinished.",

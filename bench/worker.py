@@ -6,8 +6,8 @@
 Fits the gravity-only model (observed covariates, no latent index) on the shipped data,
 through our code (the spec's sampler: the cached JAX engine) or through bambi's default
 ``fit()`` (PyMC's NUTS; ``TARGET_ACCEPT`` overrides its 0.8), and writes
-the parameters both share (:func:`bayes_gravity.baseline.gravity_parameters` /
-:func:`bayes_gravity.baseline.bambi_parameters`) with the sampler statistics to ``OUT.nc``.
+the parameters both share (:func:`bayes_gravity.model.baseline.gravity_parameters` /
+:func:`bayes_gravity.model.baseline.bambi_parameters`) with the sampler statistics to ``OUT.nc``.
 Prints one JSON line: in-process seconds from start to the end of sampling, and sampling
 time.
 """
@@ -28,15 +28,15 @@ def main(argv: list[str]) -> int:
     accept = {"target_accept": float(argv[5])} if len(argv) > 5 else {}
     import xarray as xr
 
-    from bayes_gravity.baseline import (
+    from bayes_gravity.config import load_spec
+    from bayes_gravity.data.dataset import load_dataset
+    from bayes_gravity.model.baseline import (
         bambi_parameters,
         baseline_spec,
         fit_bambi_baseline,
         gravity_parameters,
     )
-    from bayes_gravity.config import load_spec
-    from bayes_gravity.data import load_dataset
-    from bayes_gravity.model import GravityModel
+    from bayes_gravity.model.gravity_model import GravityModel
 
     spec, _ = load_spec(None)
     data = load_dataset()

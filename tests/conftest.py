@@ -18,7 +18,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bayes_gravity.data import SHIPPED_DATA
+from bayes_gravity.data.dataset import SHIPPED_DATA
+
+# The small real fit (`small_run`); --no-compare: the PSIS-LOO comparison refits two models,
+# tests/test_report.py runs it tiny. tests/test_checksums.py pins its tables' bytes.
+from checksums import SMALL_FIT
 
 # Compiled programs of this test session go to a fresh cache folder (inherited by the
 # subprocesses), so the suite starts cold and leaves the user's cache alone; point
@@ -694,7 +698,7 @@ def other_region_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def shipped():
-    from bayes_gravity.data import load_dataset
+    from bayes_gravity.data.dataset import load_dataset
 
     return load_dataset()
 
@@ -708,13 +712,9 @@ def spec():
 
 @pytest.fixture(scope="module")
 def panel(shipped, spec):
-    from bayes_gravity.panel import build_panel
+    from bayes_gravity.data.panel import build_panel
 
     return build_panel(shipped, spec)
-
-
-# --no-compare: the PSIS-LOO comparison refits two models; tests/test_report.py runs it tiny.
-SMALL_FIT = ["--draws", "300", "--tune", "400", "--chains", "2", "--seed", "7", "--no-compare"]
 
 
 @pytest.fixture(scope="session")
@@ -821,14 +821,14 @@ def mock_pymc_sample():
     import pymc as pm
     from pymc.testing import mock_sample
 
-    from bayes_gravity import nutpie_sampler
+    from bayes_gravity.model import nutpie_sampler
 
     original, original_nutpie = pm.sample, nutpie_sampler.sample
     pm.sample = partial(
         mock_sample,
         sample_stats={"diverging": _zeros, "energy": _energy, "reached_max_treedepth": _zeros},
     )
-    # the nutpie route bypasses pm.sample (see bayes_gravity.nutpie_sampler)
+    # the nutpie route bypasses pm.sample (see bayes_gravity.model.nutpie_sampler)
     nutpie_sampler.sample = lambda model, **options: pm.sample(**options)
     yield
     pm.sample, nutpie_sampler.sample = original, original_nutpie

@@ -13,7 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_gravity.baseline import (
+from bayes_gravity.config import ModelSpec, PriorSpec, load_spec
+from bayes_gravity.data.dataset import load_dataset
+from bayes_gravity.data.panel import build_panel
+from bayes_gravity.model.baseline import (
     BAMBI_PARTNER,
     INTERCEPT_SD,
     RESPONSE,
@@ -24,11 +27,8 @@ from bayes_gravity.baseline import (
     fit_bambi_baseline,
     gravity_parameters,
 )
-from bayes_gravity.config import ModelSpec, PriorSpec, load_spec
-from bayes_gravity.data import load_dataset
-from bayes_gravity.gravity import prior_for
-from bayes_gravity.model import GravityModel, model_inputs
-from bayes_gravity.panel import build_panel
+from bayes_gravity.model.gravity import prior_for
+from bayes_gravity.model.gravity_model import GravityModel, model_inputs
 
 COVARIATES = [
     "log_gdp_partner",

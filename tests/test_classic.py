@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_gravity.cbec_index import fill_gaps, pca_index
-from bayes_gravity.classic import ClassicResult, run_classic
+from bayes_gravity.classic.pca_index import fill_gaps, pca_index
+from bayes_gravity.classic.study import ClassicResult, run_classic
 from bayes_gravity.cli import main
 from bayes_gravity.config import DEFAULT_SPEC, load_spec, parse_spec
-from bayes_gravity.data import load_dataset
+from bayes_gravity.data.dataset import load_dataset
 from bayes_gravity.potential import classify
 from conftest import (
     OTHER_PARTNERS,

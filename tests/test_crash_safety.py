@@ -27,10 +27,11 @@ import pytest
 
 from bayes_gravity.cli import main
 from bayes_gravity.config import MODELS_DIR
-from bayes_gravity.data import load_dataset
+from bayes_gravity.data.dataset import load_dataset
 from bayes_gravity.errors import ResultsError
 from bayes_gravity.io import COMMIT_PREFIX, finish_commits, remove_stale, write_text
-from bayes_gravity.model import CHECKSUM_ATTR, GravityModel, read_posterior
+from bayes_gravity.model.gravity_model import GravityModel
+from bayes_gravity.model.posterior_file import CHECKSUM_ATTR, read_posterior
 from conftest import SMALL_FIT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,9 +130,10 @@ WRITER = textwrap.dedent(
     import itertools, json, sys
     from pathlib import Path
     import pandas as pd
-    from bayes_gravity.data import load_dataset
-    from bayes_gravity.model import GravityModel
-    from bayes_gravity.runs import RunResult, write_run
+    from bayes_gravity.data.dataset import load_dataset
+    from bayes_gravity.model.gravity_model import GravityModel
+    from bayes_gravity.results.store import write_run
+    from bayes_gravity.results.tables import RunResult
 
     source, out = Path(sys.argv[1]), Path(sys.argv[2])
     model = GravityModel.load(source / "posterior.nc", load_dataset())
@@ -224,7 +226,8 @@ def test_commit_cut_short_during_renames_is_completed_by_the_next_reader(
 
     import pandas as pd
 
-    from bayes_gravity.runs import RunResult, write_run
+    from bayes_gravity.results.store import write_run
+    from bayes_gravity.results.tables import RunResult
 
     tables = {n: pd.read_csv(small_run / n).assign(version="new") for n in TABLE_NAMES}
     diagnostics = dict(json.loads((small_run / "diagnostics.json").read_text()), version="new")
@@ -270,7 +273,8 @@ def test_stale_table_of_an_earlier_run_is_removed(previous_run, small_run):
     """A run without index.csv must not leave the earlier run's index.csv beside it."""
     import pandas as pd
 
-    from bayes_gravity.runs import RunResult, write_run
+    from bayes_gravity.results.store import write_run
+    from bayes_gravity.results.tables import RunResult
 
     model = GravityModel.load(previous_run / "posterior.nc", load_dataset())
     tables = {n: pd.read_csv(small_run / n) for n in ("coefficients.csv", "potential.csv")}
@@ -401,7 +405,7 @@ def test_ctrl_c_refuses_partial_draws_from_nutpie_in_process():
     import nutpie
     import pymc as pm
 
-    from bayes_gravity.model import refuse_interrupted_sampling
+    from bayes_gravity.model.gravity_model import refuse_interrupted_sampling
 
     with pm.Model() as model:
         pm.Normal("x", 0, 1)
@@ -422,7 +426,7 @@ def test_ctrl_c_refuses_partial_draws_from_nutpie_in_process():
 
 
 def test_main_returns_130_on_interrupt(monkeypatch, capsys):
-    import bayes_gravity.data as data_module
+    import bayes_gravity.data.dataset as data_module
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = r"""
 import os, signal, sys
 from pathlib import Path
-from bayes_gravity import calibration
+from bayes_gravity.validation import calibration
 from bayes_gravity.cli import main
 from bayes_gravity.errors import WorkerDiedError
 

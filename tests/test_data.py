@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bayes_gravity.data import (
+from bayes_gravity.data.dataset import (
     SHIPPED_DATA,
     import_worldbank,
     load_dataset,

@@ -12,9 +12,9 @@ import pytest
 
 from bayes_gravity.cli import main
 from bayes_gravity.config import load_spec
-from bayes_gravity.data import load_dataset
-from bayes_gravity.drops import Drop
-from bayes_gravity.model import GravityModel
+from bayes_gravity.data.dataset import load_dataset
+from bayes_gravity.data.drops import Drop
+from bayes_gravity.model.gravity_model import GravityModel
 from conftest import MOCK_FIT, MakeDataset, set_where, write_spec
 
 # Kyrgyzstan without its WDI trade-openness series (as Myanmar has none in the real data)
@@ -117,7 +117,7 @@ def test_report_names_the_drop_at_the_top():
 
     spec, _ = load_spec()
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("bayes_gravity", "templates"),
+        loader=jinja2.PackageLoader("bayes_gravity.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bayes_gravity.engine import cache
-from bayes_gravity.engine import sampler as engine
+from bayes_gravity.model.engine import cache
+from bayes_gravity.model.engine import sampler as engine
 
 Y = np.random.default_rng(1).normal(2.0, 1.0, size=50)
 OPTIONS = {"draws": 300, "tune": 200, "chains": 2, "cores": 2, "random_seed": 5}

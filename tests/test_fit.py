@@ -16,9 +16,9 @@ import pytest
 
 from bayes_gravity.cli import main
 from bayes_gravity.config import load_spec
-from bayes_gravity.data import load_dataset
+from bayes_gravity.data.dataset import load_dataset
 from bayes_gravity.errors import ResultsError
-from bayes_gravity.model import GravityModel, read_posterior
+from bayes_gravity.model.gravity_model import GravityModel, read_posterior
 from bayes_gravity.potential import TIERS
 from conftest import set_cell, write_spec
 
@@ -156,7 +156,7 @@ def test_rerun_keeps_previous_results_when_fit_fails(run_copy: Path) -> None:
 
 @pytest.mark.parametrize("likelihood", ["student_t", "lognormal", "gamma", "ppml"])
 def test_every_likelihood_builds_and_summarises(likelihood: str, mock_pymc_sample) -> None:
-    from bayes_gravity.runs import summarise
+    from bayes_gravity.results.tables import summarise
 
     spec, _ = load_spec()
     spec = spec.model_copy(
@@ -196,12 +196,12 @@ def test_fit_on_another_region(other_region_dataset, tmp_path, mock_pymc_sample)
 
 
 def test_failed_report_keeps_the_saved_run(tmp_path, mock_pymc_sample, monkeypatch, capsys) -> None:
-    import bayes_gravity.report
+    import bayes_gravity.report.assemble
 
     def broken(run_dir: Path) -> Path:
         raise RuntimeError("renderer broke")
 
-    monkeypatch.setattr(bayes_gravity.report, "write_report", broken)
+    monkeypatch.setattr(bayes_gravity.report.assemble, "write_report", broken)
     out = tmp_path / "out"
     args = ["fit", "--out", str(out), "--draws", "20", "--chains", "2", "--no-compare"]
     assert main(args) == 1

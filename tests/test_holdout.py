@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_gravity.data import SHIPPED_DATA, load_holdout
-from bayes_gravity.holdout import COLUMNS, HOLDOUT_FILE, holdout_table, write_holdout
-from bayes_gravity.predict import load_run
+from bayes_gravity.data.dataset import SHIPPED_DATA, load_holdout
+from bayes_gravity.results.holdout import COLUMNS, HOLDOUT_FILE, holdout_table, write_holdout
+from bayes_gravity.results.store import load_run
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from bayes_gravity.config import DEFAULT_SPEC, ModelSpec, load_spec, parse_spec
-from bayes_gravity.data import load_dataset
+from bayes_gravity.data.dataset import load_dataset
+from bayes_gravity.data.panel import Panel, build_panel
 from bayes_gravity.errors import ConfigError, DataError
-from bayes_gravity.panel import Panel, build_panel
 from conftest import unexpected_warnings
 
 COUNTRIES = ["CHN", "KAZ", "KGZ", "TJK", "TKM", "UZB"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 
 from bayes_gravity.cli import main
-from bayes_gravity.data import SHIPPED_DATA, load_dataset
+from bayes_gravity.data.dataset import SHIPPED_DATA, load_dataset
+from bayes_gravity.data.plausibility import window_warnings
 from bayes_gravity.errors import DataError
-from bayes_gravity.plausibility import window_warnings
 from conftest import SHIPPED_WARNING, MakeDataset, set_cell, write_spec
 
 # KAZ's GDP in 2000 is 18.3 bn US$: 20 bn of exports is above it, far below ten times it.

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bayes_gravity import calibration
 from bayes_gravity.cli import main
 from bayes_gravity.config import parse_spec
-from bayes_gravity.data import load_dataset
-from bayes_gravity.model import GravityModel
-from bayes_gravity.simulate import simulate_dataset, simulation_spec
+from bayes_gravity.data.dataset import load_dataset
+from bayes_gravity.model.gravity_model import GravityModel
+from bayes_gravity.validation import calibration, recovery
+from bayes_gravity.validation.simulate import simulate_dataset, simulation_spec
 
 # ---------------------------------------------------------------------------- fast
 
@@ -76,7 +76,7 @@ def test_coverage_table_counts_and_pools() -> None:
             "covered": [True, False, True, False],
         }
     )
-    table = calibration.coverage_table(checks, 0.9).set_index("parameter")
+    table = recovery.coverage_table(checks, 0.9).set_index("parameter")
     assert table.loc["sigma", ["n", "covered"]].tolist() == [2, 1]
     assert table.loc["loading (pooled)", "coverage"] == 0.5
 
@@ -97,7 +97,7 @@ def _fit(spec_raw: dict, folder: Path, **overrides: object) -> tuple[GravityMode
 @pytest.mark.slow
 def test_recovery_through_the_files(tmp_path: Path) -> None:
     """One simulated dataset through files, load_dataset and GravityModel.fit."""
-    result = calibration.recover_one(calibration.RecoveryConfig(), rep=0, seed=5)
+    result = recovery.recover_one(recovery.RecoveryConfig(), rep=0, seed=5)
     checks = pd.DataFrame(result["rows"])
     # ~100 checks: 90 % intervals; 0.75 is far in the binomial tail if the fit were off
     assert checks["covered"].mean() >= 0.75, checks[~checks["covered"]]
@@ -107,8 +107,8 @@ def test_recovery_through_the_files(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_recovery_coverage_at_the_nominal_rate() -> None:
     """40 replicates with known values: every scalar's coverage consistent with 90 %."""
-    result = calibration.run_fixed_recovery(40)
-    table = calibration.coverage_table(result.checks, 0.9)
+    result = recovery.run_fixed_recovery(40)
+    table = recovery.coverage_table(result.checks, 0.9)
     assert (table["binom_p"] > 0.001).all(), table
     assert result.rank_corr["spearman"].mean() >= 0.8
 
@@ -123,7 +123,7 @@ def test_sbc_ranks_are_uniform() -> None:
 @pytest.mark.slow
 def test_flat_prior_gravity_matches_ols(tmp_path: Path) -> None:
     """No random effects, near-flat priors, log-normal: posterior means = OLS estimates."""
-    from bayes_gravity.classic import fit_ols, regression_table
+    from bayes_gravity.classic.study import fit_ols, regression_table
 
     years = range(2004, 2019)
     folder = tmp_path / "data"
@@ -160,7 +160,7 @@ def test_latent_index_agrees_with_pca_on_complete_data(tmp_path: Path) -> None:
     """Complete indicators: PCA scores and the latent index rank countries alike each year."""
     import pymc as pm
 
-    from bayes_gravity.cbec_index import pca_index
+    from bayes_gravity.classic.pca_index import pca_index
 
     years = range(2006, 2018)
     folder = tmp_path / "data"

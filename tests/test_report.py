@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from bayes_gravity.cli import main
-from bayes_gravity.report import REPORT_FILE, SECTIONS
+from bayes_gravity.report.assemble import REPORT_FILE
+from bayes_gravity.report.section import SECTIONS
 
 SCENARIO = "openness_plus_10pct"
 
@@ -28,15 +29,22 @@ def rendered(small_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
     written through the library, which does not re-render.
     """
     from bayes_gravity.config import MODELS_DIR
-    from bayes_gravity.predict import load_run
-    from bayes_gravity.scenario import load_scenario, write_scenario
+    from bayes_gravity.results.scenario import load_scenario, write_scenario
+    from bayes_gravity.results.store import load_run
 
     run = tmp_path_factory.mktemp("report") / "run"
     shutil.copytree(small_run, run)
     (run / REPORT_FILE).unlink()
     scenario = load_scenario(MODELS_DIR / "scenarios" / f"{SCENARIO}.toml")
     write_scenario(scenario, load_run(run), run)
-    assert main(["report", str(run)]) == 0
+
+    def refit(*args: object) -> None:
+        raise AssertionError("the report re-ran the classic pipeline")
+
+    with pytest.MonkeyPatch.context() as patch:  # the report reads the saved classic tables
+        patch.setattr("bayes_gravity.classic.study.run_classic", refit)
+        patch.setattr("bayes_gravity.results.tables.run_classic", refit)
+        assert main(["report", str(run)]) == 0
     return run, (run / REPORT_FILE).read_text(encoding="utf-8")
 
 
@@ -142,6 +150,15 @@ def test_refuses_a_folder_without_posterior(
     _no_report(run, capsys, "posterior.nc")
 
 
+def test_refuses_a_run_without_its_classic_tables(
+    small_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The report draws the classic results ``fit`` saved; it does not re-run the pipeline."""
+    run = _copy_without_report(small_run, tmp_path)
+    (run / "classic_potential.csv").unlink()
+    _no_report(run, capsys, "classic_potential.csv")
+
+
 def test_refuses_a_truncated_posterior(
     small_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -171,9 +188,9 @@ def test_refuses_a_posterior_of_other_data(
 @pytest.mark.slow
 def test_comparison_scores_the_same_observations(small_run: Path, tmp_path: Path) -> None:
     """Tiny extra fits: three models, same rows, saved, shown, and ignored once stale."""
-    from bayes_gravity.comparison import compare_models, read_comparison, write_comparison
-    from bayes_gravity.predict import load_run
-    from bayes_gravity.report import write_report
+    from bayes_gravity.report.assemble import write_report
+    from bayes_gravity.results.comparison import compare_models, read_comparison, write_comparison
+    from bayes_gravity.results.store import load_run
 
     run = _copy_without_report(small_run, tmp_path)
     model = load_run(run)
@@ -202,7 +219,7 @@ def test_large_panels_show_the_largest_partners_and_say_so() -> None:
 
     import pandas as pd
 
-    from bayes_gravity.report import MAX_PARTNER_PANELS, Section, _shown_partners
+    from bayes_gravity.report.section import MAX_PARTNER_PANELS, Section, shown_partners
 
     n = MAX_PARTNER_PANELS + 3
     partners = [f"P{i:02d}" for i in range(n)]
@@ -215,9 +232,9 @@ def test_large_panels_show_the_largest_partners_and_say_so() -> None:
     )
     inp = SimpleNamespace(model=SimpleNamespace(inputs=SimpleNamespace(trade=trade)))
     sec = Section("x", "x")
-    shown = _shown_partners(inp, partners, sec)  # type: ignore[arg-type]
+    shown = shown_partners(inp, partners, sec)  # type: ignore[arg-type]
     assert shown == partners[3:]
     assert len(sec.notes) == 1 and f"{MAX_PARTNER_PANELS} largest of {n}" in sec.notes[0]
     few = Section("y", "y")
-    assert _shown_partners(inp, partners[:5], few) == partners[:5]  # type: ignore[arg-type]
+    assert shown_partners(inp, partners[:5], few) == partners[:5]  # type: ignore[arg-type]
     assert few.notes == []

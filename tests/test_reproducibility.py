@@ -13,7 +13,7 @@ import json
 from importlib import metadata
 from pathlib import Path
 
-from bayes_gravity.model import PACKAGES, read_posterior
+from bayes_gravity.model.gravity_model import PACKAGES, read_posterior
 
 
 def test_every_table_and_the_verdict_are_byte_identical(small_run: Path, offline_run) -> None:

@@ -18,15 +18,16 @@ import pytest
 from bayes_gravity.cli import main
 from bayes_gravity.config import MODELS_DIR
 from bayes_gravity.errors import ConfigError
-from bayes_gravity.gravity import UNIT
-from bayes_gravity.predict import Predictor, covariate_rows, load_run
-from bayes_gravity.scenario import (
+from bayes_gravity.model.gravity import UNIT
+from bayes_gravity.results.predict import Predictor, covariate_rows
+from bayes_gravity.results.scenario import (
     load_scenario,
     parse_scenario,
     run_scenario,
     scenario_inputs,
     write_scenario,
 )
+from bayes_gravity.results.store import load_run
 
 SHIPPED = sorted((MODELS_DIR / "scenarios").glob("*.toml"))
 COLUMNS = [
@@ -322,7 +323,7 @@ def test_trade_is_in_us_dollars(model) -> None:
 
 
 def test_scenario_rerenders_the_report(run_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bayes_gravity.report
+    import bayes_gravity.report.assemble
 
     calls: list[Path] = []
 
@@ -330,6 +331,6 @@ def test_scenario_rerenders_the_report(run_copy: Path, monkeypatch: pytest.Monke
         calls.append(Path(run_dir))
         return Path(run_dir) / "report.html"
 
-    monkeypatch.setattr(bayes_gravity.report, "write_report", fake_report)
+    monkeypatch.setattr(bayes_gravity.report.assemble, "write_report", fake_report)
     assert main(["scenario", str(SHIPPED[0]), "--run", str(run_copy)]) == 0
     assert calls == [run_copy], "the report must be re-rendered once, for this run"

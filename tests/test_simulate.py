@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from bayes_gravity.config import load_spec, parse_spec
-from bayes_gravity.data import known_iso3, load_dataset
+from bayes_gravity.data.dataset import known_iso3, load_dataset
+from bayes_gravity.data.panel import build_panel
 from bayes_gravity.errors import ConfigError
-from bayes_gravity.panel import build_panel
-from bayes_gravity.simulate import (
+from bayes_gravity.validation.simulate import (
     simulate_dataset,
     simulation_spec,
     to_toml,

@@ -10,18 +10,18 @@ import json
 import numpy as np
 import pytest
 
-from bayes_gravity import approximate
 from bayes_gravity.cli import main
 from bayes_gravity.config import load_spec
-from bayes_gravity.data import load_dataset
-from bayes_gravity.diagnostics import format_verdict
-from bayes_gravity.model import GravityModel
+from bayes_gravity.data.dataset import load_dataset
+from bayes_gravity.model import approximate
+from bayes_gravity.model.gravity_model import GravityModel
+from bayes_gravity.results.diagnostics import format_verdict
 
 
 def test_cached_nutpie_log_density_equals_pymc() -> None:
     import pymc as pm
 
-    from bayes_gravity.nutpie_sampler import compile_model
+    from bayes_gravity.model.nutpie_sampler import compile_model
 
     with pm.Model() as model:
         mu = pm.Normal("mu", 1.0, 2.0)
@@ -44,7 +44,7 @@ def test_log_density_releases_the_gil_and_has_its_own_cache_key() -> None:
     import pymc as pm
     from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
 
-    from bayes_gravity.nutpie_sampler import nogil_numba_mode
+    from bayes_gravity.model.nutpie_sampler import nogil_numba_mode
 
     with pm.Model() as model:
         mu = pm.Normal("mu", 0.0, 1.0)
@@ -59,7 +59,7 @@ def test_log_density_releases_the_gil_and_has_its_own_cache_key() -> None:
 def test_cached_nutpie_samples_a_known_posterior() -> None:
     import pymc as pm
 
-    from bayes_gravity.nutpie_sampler import sample
+    from bayes_gravity.model.nutpie_sampler import sample
 
     y = np.random.default_rng(1).normal(2.0, 1.0, size=50)
     with pm.Model() as model:
@@ -82,7 +82,7 @@ def test_unknown_method_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_advi_fit_is_labelled_approximate(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bayes_gravity.runs import summarise
+    from bayes_gravity.results.tables import summarise
 
     monkeypatch.setattr(approximate, "ADVI_STEPS", 300)  # plumbing, not accuracy
     spec, _ = load_spec()

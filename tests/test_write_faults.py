@@ -24,11 +24,14 @@ import pytest
 
 import bayes_gravity.io as io_module
 from bayes_gravity.cli import main
-from bayes_gravity.data import load_dataset
+from bayes_gravity.data.dataset import load_dataset
 from bayes_gravity.errors import OutputWriteError
 from bayes_gravity.io import write_with
-from bayes_gravity.model import GravityModel, read_posterior
-from bayes_gravity.runs import TABLES, RunResult, write_run
+from bayes_gravity.model.gravity_model import GravityModel
+from bayes_gravity.model.posterior_file import read_posterior
+from bayes_gravity.results.artefacts import TABLES
+from bayes_gravity.results.store import write_run
+from bayes_gravity.results.tables import RunResult
 from conftest import MOCK_FIT, file_snapshot
 
 

@@ -23,8 +23,9 @@ import typer
 from bayes_gravity.errors import BayesGravityError, BayesGravityWarning, ConfigError
 
 if TYPE_CHECKING:  # type-only: the CLI imports heavy modules inside each command
+    from bayes_gravity.api import Run
     from bayes_gravity.config import ModelSpec
-    from bayes_gravity.data import Dataset
+    from bayes_gravity.data.dataset import Dataset
 
 app = typer.Typer(
     help="Bayesian trade-potential toolkit: CBEC index, gravity model, potential tiers.",
@@ -104,8 +105,9 @@ def _dataset_for(
     spec errors (exit 2) naming the spec key; a broken dataset is a data error (exit 3), and so
     is an implausible one under ``--strict-data``.
     """
-    from bayes_gravity.config import check_against_data, resolve_data_path
-    from bayes_gravity.data import SHIPPED_DATA, load_dataset
+    from bayes_gravity.config import resolve_data_path
+    from bayes_gravity.data.dataset import SHIPPED_DATA, load_dataset
+    from bayes_gravity.data.spec_check import check_against_data
 
     folder = resolve_data_path(spec, spec_path, data)
     if data is None and folder is not None and not folder.is_dir():
@@ -155,7 +157,7 @@ def validate(
     data: DataOpt = None, trade_file: str = "trade.csv", strict_data: StrictDataOpt = False
 ) -> int:
     """Check a dataset folder: print coverage and every problem; exit 0 when usable."""
-    from bayes_gravity.data import load_dataset
+    from bayes_gravity.data.dataset import load_dataset
 
     dataset = load_dataset(data, trade_file=trade_file, strict=strict_data)
     echo(f"dataset: {dataset.path}  (hash {dataset.content_hash})")
@@ -183,7 +185,7 @@ def classic(
     strict_data: StrictDataOpt = False,
 ) -> int:
     """Run the study's classic pipeline: PCA index, OLS / random-effects gravity, tiers."""
-    from bayes_gravity.classic import run_classic, write_classic
+    from bayes_gravity.classic.study import run_classic, write_classic
     from bayes_gravity.config import MODELS_DIR, load_spec
 
     model_spec, spec_path = load_spec(spec)
@@ -260,11 +262,9 @@ def fit(
     ] = True,
 ) -> int:
     """Fit the Bayesian model (default: models/default.toml on the shipped data)."""
+    from bayes_gravity import api
     from bayes_gravity.config import MODELS_DIR, load_spec
-    from bayes_gravity.diagnostics import format_verdict
-    from bayes_gravity.errors import ConfigError
-    from bayes_gravity.model import GravityModel
-    from bayes_gravity.runs import summarise, write_run
+    from bayes_gravity.results.diagnostics import format_verdict
 
     model_spec, spec_path = load_spec(spec)
     if nuts_sampler is not None and nuts_sampler not in ("pymc", "nutpie", "numpyro", "blackjax"):
@@ -272,39 +272,37 @@ def fit(
     out_dir = out if out is not None else MODELS_DIR / model_spec.name
     lock_output(out_dir, "fit")  # before the data are read: a second writer stops at once
     dataset = _dataset_for(model_spec, spec_path, data, strict_data)
-    model = GravityModel(model_spec, dataset)
-    inputs = model.prepare()
-    _print_warnings(inputs.panel.warnings)
-    for note in inputs.exclusions:
-        echo(f"excluded: {note}")
-    _print_drops(inputs.dropped)
-    if strict:
-        from bayes_gravity.drops import refuse_drops
-
-        refuse_drops(inputs.dropped, model_spec.data.allow_drops, str(spec_path))
-    model.fit(
+    run = api.fit(
+        model_spec,
+        dataset,
+        method=method,
+        refuse_drops=strict,
         progressbar=sys.stderr.isatty(),
         draws=draws,
         tune=tune,
         chains=chains,
         random_seed=seed,
         nuts_sampler=nuts_sampler,
-        method=method,
     )
-    result = summarise(model)
-    write_run(model, result, out_dir)
+    inputs = run.model.inputs
+    assert inputs is not None
+    _print_warnings(inputs.panel.warnings)
+    for note in inputs.exclusions:
+        echo(f"excluded: {note}")
+    _print_drops(inputs.dropped)
+    run.save(out_dir)
     WRITTEN.append(out_dir)  # from here on, an interrupt no longer means "nothing was written"
     if method != "nuts":
-        from bayes_gravity.approximate import warning
+        from bayes_gravity.model.approximate import warning
 
         echo(f"!!! {warning(method)} !!!")
         compare = False  # PSIS-LOO needs posterior draws, not an approximation's
     if compare:
-        _write_comparison(model, out_dir)
+        _write_comparison(run)
     report_failed = False
     try:
         if report:
-            _write_report(out_dir)
+            _write_report(run)
     except Exception as err:  # the run is saved and valid; only its report is missing
         report_failed = True
         _print_warnings(
@@ -313,29 +311,27 @@ def fit(
                 f"is saved: re-render with `python -m bayes_gravity report {out_dir}`"
             ]
         )
-    verdict = format_verdict(result.diagnostics)
+    verdict = format_verdict(run.verdict)
     echo(verdict)  # first and last, so a failing gate cannot be missed
-    _print_fit_summary(model_spec, result, model.wall_seconds or 0.0)
+    _print_fit_summary(model_spec, run, run.model.wall_seconds or 0.0)
     _print_drops(inputs.dropped)
     echo(verdict)
-    echo(f"wrote posterior.nc, {', '.join(result.tables)}, diagnostics.json to {out_dir}")
-    if strict and not result.diagnostics["passed"]:
+    tables = [n for n in run.tables if not n.startswith("classic")]
+    echo(f"wrote posterior.nc, {', '.join(tables)}, diagnostics.json to {out_dir}")
+    if strict and not run.passed:
         return 4
     return 1 if report_failed else 0
 
 
-def _write_comparison(model: object, out_dir: Path) -> None:
+def _write_comparison(run: Run) -> None:
     import time
-
-    from bayes_gravity.comparison import compare_models, write_comparison
 
     start = time.perf_counter()
     try:
-        table, pointwise = compare_models(model)  # type: ignore[arg-type]
+        table = run.compare()
     except ValueError as err:
         _print_warnings([f"model comparison skipped: {err}"])
         return
-    write_comparison(table, pointwise, out_dir)
     best = table.iloc[0]
     echo(
         f"model comparison (PSIS-LOO): best {best['model']}; "
@@ -344,13 +340,11 @@ def _write_comparison(model: object, out_dir: Path) -> None:
     )
 
 
-def _write_report(run_dir: Path) -> Path:
+def _write_report(run: Run) -> Path:
     import time
 
-    from bayes_gravity.report import write_report
-
     start = time.perf_counter()
-    path = write_report(run_dir)
+    path = run.report()
     echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {time.perf_counter() - start:.1f} s)")
     return path
 
@@ -361,17 +355,15 @@ def report(
     run: Annotated[Path, typer.Argument(help="run folder written by `fit`")],
 ) -> int:
     """Re-render RUN/report.html from the saved posterior and tables (no refit)."""
+    from bayes_gravity import api
+
     lock_output(run, "report")
-    _write_report(run)
+    _write_report(api.load_run(run))
     return 0
 
 
-def _print_fit_summary(spec: object, result: object, seconds: float) -> None:
-    from bayes_gravity.config import ModelSpec
-    from bayes_gravity.runs import RunResult
-
-    assert isinstance(spec, ModelSpec) and isinstance(result, RunResult)
-    index = result.tables.get("index.csv")
+def _print_fit_summary(spec: ModelSpec, run: Run, seconds: float) -> None:
+    index = run.tables.get("index.csv")
     if index is not None:
         ranked = index.dropna(subset=["rank_mean"])
         last = int(ranked["year"].max())
@@ -382,9 +374,9 @@ def _print_fit_summary(spec: object, result: object, seconds: float) -> None:
                 f"rank {row.rank_mean:.1f}  P(first) {row.p_rank1:.2f}"
             )
     echo(f"\ngravity coefficients ({spec.ci_prob:.0%} intervals):")
-    for row in result.tables["coefficients.csv"].itertuples():
+    for row in run.coefficients.itertuples():
         echo(f"  {row.term:<20} {row.mean:+.3f} [{row.lo:+.3f}, {row.hi:+.3f}]")
-    pot = result.tables["potential.csv"]
+    pot = run.potential
     latest = pot.loc[pot.groupby(["partner", "flow"])["year"].idxmax()]
     echo(f"\npotential ({spec.potential.describe()}), latest year per partner:")
     for row in latest.itertuples():
@@ -408,7 +400,7 @@ def prior(
     """Prior predictive check: the trade the priors alone imply, next to the observed trade."""
     from bayes_gravity.config import MODELS_DIR, load_spec
     from bayes_gravity.io import write_csv
-    from bayes_gravity.model import GravityModel
+    from bayes_gravity.model.gravity_model import GravityModel
 
     model_spec, spec_path = load_spec(spec)
     out_dir = out if out is not None else MODELS_DIR / model_spec.name
@@ -442,18 +434,20 @@ def scenario(
     """Posterior predictive trade and potential tiers under a scenario, next to the baseline."""
     import time
 
-    from bayes_gravity.diagnostics import format_verdict
-    from bayes_gravity.predict import load_run
-    from bayes_gravity.runs import read_diagnostics
-    from bayes_gravity.scenario import load_scenario, rerender_report, write_scenario
+    from bayes_gravity import api
+    from bayes_gravity.results.artefacts import SCENARIO_DIR
+    from bayes_gravity.results.diagnostics import format_verdict
+    from bayes_gravity.results.scenario import load_scenario
 
     start = time.perf_counter()
-    scenario_spec = load_scenario(spec)
+    scenario_spec = load_scenario(spec)  # a bad scenario is reported before the run is read
     lock_output(run, "scenario")
-    model = load_run(run, data)
-    csv_path, json_path, table = write_scenario(scenario_spec, model, run, seed)
+    saved = api.load_run(run, data)
+    table = saved.scenario(scenario_spec, seed)
+    csv_path = run / SCENARIO_DIR / f"{scenario_spec.name}.csv"
+    json_path = csv_path.with_suffix(".json")
     # The scenario's tiers stand on the fit: its verdict goes first and last, as in `fit`.
-    verdict = format_verdict(read_diagnostics(run))
+    verdict = format_verdict(saved.verdict)
     echo(verdict)
     echo(f"scenario {scenario_spec.name}: {scenario_spec.description}")
     latest = table[table["year"] == table["year"].max()]
@@ -467,9 +461,8 @@ def scenario(
     echo(f"wrote {csv_path} and {json_path.name} ({time.perf_counter() - start:.1f} s)")
     if report:
         start = time.perf_counter()
-        page = rerender_report(run)
-        if page is not None:
-            echo(f"re-rendered {page} ({time.perf_counter() - start:.1f} s)")
+        page = saved.report()
+        echo(f"re-rendered {page} ({time.perf_counter() - start:.1f} s)")
     return 0
 
 
@@ -485,7 +478,7 @@ def import_wb(
     merge: Annotated[bool, typer.Option(help="add to an existing indicators.csv")] = False,
 ) -> int:
     """Import World Bank bulk CSVs (wide years, 1960 ... 2024) into an indicators.csv."""
-    from bayes_gravity.data import import_worldbank
+    from bayes_gravity.data.dataset import import_worldbank
 
     table = import_worldbank(
         files,
@@ -519,8 +512,9 @@ def calibrate(
     ] = False,
 ) -> int:
     """Validate the model on SYNTHETIC data: SBC rank checks and parameter recovery (Dask)."""
-    from bayes_gravity import calibration
     from bayes_gravity.errors import ConfigError
+    from bayes_gravity.validation import calibration
+    from bayes_gravity.validation import recovery as fixed_recovery
 
     if sims < 0 or recovery < 0 or workers < 1:
         raise ConfigError("--sims and --recovery must be >= 0 and --workers >= 1")
@@ -550,7 +544,7 @@ def calibrate(
         )
     if recovery:
         echo(f"recovery: {recovery} simulated datasets")
-        rec = calibration.run_fixed_recovery(
+        rec = fixed_recovery.run_fixed_recovery(
             recovery,
             seed=seed,
             scheduler=scheduler,
@@ -559,14 +553,18 @@ def calibrate(
             verbose=verbose,
         )
         rec.command = command
-        paths = calibration.write_recovery(rec, out)
-        echo(calibration.recovery_summary_line(rec) + "; wrote " + ", ".join(p.name for p in paths))
+        paths = fixed_recovery.write_recovery(rec, out)
+        echo(
+            fixed_recovery.recovery_summary_line(rec)
+            + "; wrote "
+            + ", ".join(p.name for p in paths)
+        )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (errors are printed, never a traceback)."""
-    from bayes_gravity.engine.cache import point_compilers_at_cache
+    from bayes_gravity.model.engine.cache import point_compilers_at_cache
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     warnings.simplefilter("always", BayesGravityWarning)
