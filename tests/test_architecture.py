@@ -27,7 +27,7 @@ LAYERS: list[set[str]] = [
     {"data"},
     {"foundation"},
 ]
-FOUNDATION = {"config", "errors", "io", "potential"}  # specs, errors, atomic files, tier rule
+FOUNDATION = {"config", "errors", "io", "lock", "potential"}  # + output-folder locks
 
 
 def module_name(path: Path) -> str:

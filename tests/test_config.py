@@ -139,13 +139,13 @@ BAD_VALUES = [
     (
         "thresholds-equal",
         lambda r: r["potential"].update(huge_below=1.2),
-        "potential",
+        "potential.huge_below",
         "huge_below (1.2) must be below reshaping_at (1.2)",
     ),
     (
         "thresholds-swapped",
         lambda r: r["potential"].update(huge_below=1.2, reshaping_at=0.8),
-        "potential",
+        "potential.huge_below",
         "huge_below (1.2) must be below reshaping_at (0.8)",
     ),
     (
@@ -194,7 +194,7 @@ BAD_VALUES = [
     (
         "years-out-of-order",
         lambda r: r["data"].update(first_year=2021),
-        "data",
+        "data.last_year",
         "first_year 2021 is after last_year 2020",
     ),
     (
@@ -240,7 +240,7 @@ def test_three_problems_are_reported_at_once():
 
     err = config_error(edited(three))
     locations = sorted(p.split(":")[0] for p in err.problems)
-    assert locations == ["potential", "sampler.draws", "sampler.drawz"], err.problems
+    assert locations == ["potential.huge_below", "sampler.draws", "sampler.drawz"], err.problems
     bullets = [line for line in str(err).splitlines() if line.startswith("  - ")]
     assert len(bullets) == 3, str(err)
 

@@ -8,7 +8,6 @@ fit's gate is measured by ``make run`` and the slow suite).
 from __future__ import annotations
 
 import json
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -153,32 +152,6 @@ def test_rerun_keeps_previous_results_when_fit_fails(run_copy: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- mock sampler
-
-
-def _zeros(size: tuple[int, int]) -> np.ndarray:
-    return np.zeros(size, dtype=bool)
-
-
-def _energy(size: tuple[int, int]) -> np.ndarray:
-    return np.random.default_rng(0).normal(size=size)
-
-
-@pytest.fixture
-def mock_pymc_sample():
-    import pymc as pm
-    from pymc.testing import mock_sample
-
-    from bayes_gravity.model import nutpie_sampler
-
-    original, original_nutpie = pm.sample, nutpie_sampler.sample
-    pm.sample = partial(
-        mock_sample,
-        sample_stats={"diverging": _zeros, "energy": _energy, "reached_max_treedepth": _zeros},
-    )
-    # the nutpie route bypasses pm.sample (see bayes_gravity.model.nutpie_sampler)
-    nutpie_sampler.sample = lambda model, **options: pm.sample(**options)
-    yield
-    pm.sample, nutpie_sampler.sample = original, original_nutpie
 
 
 @pytest.mark.parametrize("likelihood", ["student_t", "lognormal", "gamma", "ppml"])

@@ -297,3 +297,201 @@ def test_shuffled_lines_of_the_default_spec(tmp_path_factory, lines):
         load_spec(path)
     except ConfigError as err:
         assert "shuffled.toml" in str(err)
+
+
+# ---------------------------------------------------------------------------- several mistakes
+# A catalogue of mistakes, each at its own place in the spec: wrong types, numbers outside
+# their range (draws <= 0, ci_prob outside (0, 1), huge_below >= reshaping_at, thresholds of
+# the gate outside their domain) and unknown or misspelt keys at every level. Any choice of
+# them, applied together, must come back as one ConfigError listing each of them once, with
+# the key; through the CLI as exit code 2, every key on stderr, no traceback, nothing written.
+# Mistakes that would hide each other (a wrong type and a wrong range of the same key) share
+# a slot, and at most one per slot is drawn.
+
+Raw = dict[str, Any]
+
+
+def _set(*path: Any) -> Any:
+    def apply(value: Any) -> Any:
+        def edit(raw: Raw) -> None:
+            node: Any = raw
+            for part in path[:-1]:
+                node = node[part]
+            node[path[-1]] = value
+
+        return edit
+
+    return apply
+
+
+POSITIVE_OR_LESS = st.integers(-(10**6), 0)
+OUTSIDE_UNIT = st.floats(max_value=0.0) | st.floats(min_value=1.0)
+FINITE = {"allow_nan": False, "allow_infinity": False}
+
+
+def _swap_thresholds(gap: float) -> Any:
+    def edit(raw: Raw) -> None:
+        raw["potential"]["huge_below"] = raw["potential"]["reshaping_at"] + gap
+
+    return edit
+
+
+# slot -> strategy of (edit, location of the problem, a fragment of it)
+SLOTS: dict[str, Any] = {
+    "draws": st.one_of(
+        POSITIVE_OR_LESS.map(lambda v: (_set("sampler", "draws")(v), "sampler.draws", "greater")),
+        st.just((_set("sampler", "draws")("many"), "sampler.draws", "'many'")),
+    ),
+    "chains": st.just((_set("sampler", "chains")(2.5), "sampler.chains", "2.5")),
+    "tune": st.integers(-(10**6), -1).map(
+        lambda v: (_set("sampler", "tune")(v), "sampler.tune", "greater")
+    ),
+    "target_accept": st.floats(max_value=0.0, **FINITE).map(
+        lambda v: (_set("sampler", "target_accept")(v), "sampler.target_accept", "greater")
+    ),
+    "ci_prob": st.one_of(
+        OUTSIDE_UNIT.filter(math.isfinite).map(lambda v: (_set("ci_prob")(v), "ci_prob", "")),
+        st.just((_set("ci_prob")("wide"), "ci_prob", "'wide'")),
+    ),
+    "thresholds": st.one_of(
+        st.floats(0.0, 1e6, **FINITE).map(
+            lambda g: (_swap_thresholds(g), "potential.huge_below", "out of order")
+        ),
+        st.floats(max_value=0.0, **FINITE).map(
+            lambda v: (_set("potential", "reshaping_at")(v), "potential.reshaping_at", "greater")
+        ),
+    ),
+    "boundary": st.just((_set("potential", "boundary")(3), "potential.boundary", "3")),
+    "rhat": st.floats(max_value=1.0, **FINITE).map(
+        lambda v: (_set("diagnostics", "rhat_max")(v), "diagnostics.rhat_max", "greater")
+    ),
+    "ess": st.floats(max_value=0.0, **FINITE).map(
+        lambda v: (_set("diagnostics", "ess_bulk_min")(v), "diagnostics.ess_bulk_min", "")
+    ),
+    "divergences": st.one_of(
+        st.integers(-(10**6), -1).map(
+            lambda v: (_set("diagnostics", "divergences_max")(v), "diagnostics.divergences_max", "")
+        ),
+        st.just((_set("diagnostics", "divergences_max")(0.5), "diagnostics.divergences_max", "")),
+    ),
+    "ebfmi": OUTSIDE_UNIT.filter(math.isfinite).map(
+        lambda v: (_set("diagnostics", "ebfmi_min")(v), "diagnostics.ebfmi_min", "")
+    ),
+    "pareto": st.one_of(
+        st.floats(max_value=0.0, **FINITE), st.floats(min_value=1.0, exclude_min=True, **FINITE)
+    ).map(lambda v: (_set("diagnostics", "pareto_k_max")(v), "diagnostics.pareto_k_max", "")),
+    "first_year": st.just((_set("data", "first_year")("2000s"), "data.first_year", "'2000s'")),
+    "allow_drops": st.just((_set("data", "allow_drops")("KGZ"), "data.allow_drops", "'KGZ'")),
+    "partner_effects": st.just(
+        (_set("gravity", "partner_effects")("perhaps"), "gravity.partner_effects", "'perhaps'")
+    ),
+    "eigenvalue": st.just(
+        (_set("classic", "eigenvalue_min")("one"), "classic.eigenvalue_min", "'one'")
+    ),
+    # unknown and misspelt keys, one per level
+    "top-key": st.just((_set("ci_porb")(0.9), "ci_porb", "did you mean 'ci_prob'")),
+    "data-key": st.just((_set("data", "frist_year")(2000), "data.frist_year", "'first_year'")),
+    "index-key": st.just((_set("index", "anchr")("X"), "index.anchr", "'anchor'")),
+    "indicator-key": st.just(
+        (_set("index", "indicators", 0, "dimesion")("x"), "index.indicators.0.dimesion", "")
+    ),
+    "gravity-key": st.just(
+        (_set("gravity", "likelyhood")("ppml"), "gravity.likelyhood", "'likelihood'")
+    ),
+    "covariate-key": st.just(
+        (_set("gravity", "covariates", 1, "sourc")("x"), "gravity.covariates.1.sourc", "")
+    ),
+    "prior-key": st.just(
+        (
+            _set("gravity", "priors", "beta_log_dist")({"dist": "Normal", "sigmaa": 1.0}),
+            "gravity.priors.beta_log_dist.sigmaa",
+            "'sigma'",
+        )
+    ),
+    "sampler-key": st.just((_set("sampler", "draw")(500), "sampler.draw", "'draws'")),
+    "potential-key": st.just(
+        (_set("potential", "reshaping")(1.3), "potential.reshaping", "'reshaping_at'")
+    ),
+    "diagnostics-key": st.just((_set("diagnostics", "rhat")(1.1), "diagnostics.rhat", "")),
+    "classic-key": st.just(
+        (_set("classic", "eigen_min")(1.0), "classic.eigen_min", "'eigenvalue_min'")
+    ),
+}
+
+MISTAKES = st.lists(st.sampled_from(sorted(SLOTS)), min_size=1, max_size=5, unique=True).flatmap(
+    lambda slots: st.tuples(*(SLOTS[s] for s in slots))
+)
+
+
+def _with_mistakes(mistakes: tuple) -> Raw:
+    raw = copy.deepcopy(RAW_DEFAULT)
+    raw.setdefault("gravity", {}).setdefault("priors", {})
+    for edit, _, _ in mistakes:
+        edit(raw)
+    return raw
+
+
+def _check_problems(problems: list[str], mistakes: tuple) -> None:
+    assert len(problems) == len(mistakes), problems
+    locations = [p.split(": ")[0] for p in problems]
+    for _, location, fragment in mistakes:
+        assert location in locations, f"{location!r} not listed: {problems}"
+        problem = problems[locations.index(location)]
+        assert fragment in problem, f"{fragment!r} not in {problem!r}"
+
+
+@FAST
+@given(mistakes=MISTAKES)
+def test_every_mistake_is_listed_once_with_its_key(mistakes):
+    with pytest.raises(ConfigError) as info:
+        parse_spec(_with_mistakes(mistakes), "spec.toml")
+    assert info.value.exit_code == 2
+    _check_problems(info.value.problems, mistakes)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return {math.inf: "inf", -math.inf: "-inf"}.get(value, repr(value))
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    assert isinstance(value, dict), value
+    return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+
+
+def to_toml(raw: Raw) -> str:
+    """A spec dictionary as TOML: one line per top-level key, inline tables below."""
+    return "\n".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in raw.items()) + "\n"
+
+
+def test_toml_writer_round_trips_the_default_spec():
+    assert tomllib.loads(to_toml(RAW_DEFAULT)) == RAW_DEFAULT
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mistakes=MISTAKES)
+def test_every_mistake_through_the_cli(tmp_path_factory, mistakes):
+    folder = tmp_path_factory.mktemp("cli")
+    spec = folder / "mistakes.toml"
+    raw = _with_mistakes(mistakes)
+    spec.write_text(to_toml(raw), encoding="utf-8")
+    assert tomllib.loads(spec.read_text(encoding="utf-8")) == raw
+    out = folder / "out"
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    err = io.StringIO()
+    with redirect_stderr(err), redirect_stdout(io.StringIO()):
+        code = main(["fit", str(spec), "--out", str(out)])
+    text = err.getvalue()
+    assert code == 2, text
+    assert text.startswith(f"error: {spec}: invalid model spec"), text
+    assert "Traceback" not in text
+    bullets = [line.removeprefix("  - ") for line in text.splitlines() if line.startswith("  - ")]
+    _check_problems(bullets, mistakes)
+    assert not out.exists(), "nothing may be written"

@@ -59,6 +59,7 @@ def fit(
     *,
     method: str = "nuts",
     progressbar: bool = False,
+    refuse_drops: bool = False,
     **sampler_options: Any,
 ) -> Run:
     """Fit ``spec`` on ``data`` and summarise it; nothing is written until :meth:`Run.save`.
@@ -66,14 +67,19 @@ def fit(
     ``sampler_options`` are ``pm.sample``'s by their own names (``draws``, ``tune``,
     ``chains``, ``random_seed``, ``nuts_sampler`` ...) and override the spec's ``[sampler]``.
     ``method``: ``"nuts"``, or ``"advi"`` / ``"pathfinder"`` for a fast approximation that
-    is for exploration only.
+    is for exploration only. ``refuse_drops`` (``fit --strict``): raise
+    :class:`~bayes_gravity.errors.DataError` before sampling when a partner, flow or year
+    loses every row, unless the spec sets ``data.allow_drops``.
     """
+    from bayes_gravity.data.drops import refuse_drops as refuse
     from bayes_gravity.model.gravity_model import GravityModel
     from bayes_gravity.results.tables import fit_mean_model, summarise
 
     check_against_data(spec, data)
     model = GravityModel(spec, data)
-    model.prepare()
+    inputs = model.prepare()
+    if refuse_drops:
+        refuse(inputs.dropped, spec.data.allow_drops, f"the spec {spec.name!r}")
     model.fit(progressbar=progressbar, method=method, **sampler_options)
     mean = None
     if spec.frontier is not None:

@@ -1,19 +1,22 @@
 """Command-line interface: ``python -m bayes_gravity COMMAND``.
 
 Each command loads its config, calls the library, prints a short summary and returns an exit
-code: 0 ok, 1 unexpected, 2 usage/config, 3 data, 4 diagnostics failed under ``--strict``.
+code: 0 ok, 1 unexpected, 2 usage/config, 3 data, 4 diagnostics failed under ``--strict``,
+5 output folder in use by another command, 6 results could not be written (disk full,
+permission denied; the earlier results are left as they were).
 Heavy libraries (PyMC, ArviZ) are imported inside the commands that sample or plot.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -38,6 +41,12 @@ DataOpt = Annotated[
     typer.Option("--data", help="dataset folder (default: the spec's, else the shipped one)"),
 ]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="output folder")]
+StrictDataOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict-data", help="implausible values in the data are errors (exit 3), not warnings"
+    ),
+]
 SpecArg = Annotated[
     Path | None, typer.Argument(help="model spec TOML (default: models/default.toml)")
 ]
@@ -45,6 +54,16 @@ SpecArg = Annotated[
 
 # Run folders a command has committed, so an interrupt afterwards is reported truthfully.
 WRITTEN: list[Path] = []
+# What the running command holds until it returns (the lock of its output folder).
+_HELD: list[contextlib.ExitStack] = []
+
+
+def lock_output(folder: Path, command: str) -> None:
+    """Hold the lock of ``folder`` until the command returns: one writer per folder."""
+    from bayes_gravity.lock import folder_lock
+
+    for note in _HELD[-1].enter_context(folder_lock(folder, command)):
+        typer.echo(f"note: {note}", err=True)
 
 
 def handled(command: Callable[..., int]) -> Callable[..., None]:
@@ -53,29 +72,38 @@ def handled(command: Callable[..., int]) -> Callable[..., None]:
     @functools.wraps(command)
     def wrapper(*args: object, **kwargs: object) -> None:
         WRITTEN.clear()
-        try:
-            code = command(*args, **kwargs)
-        except BayesGravityError as err:
-            typer.echo(f"error: {err}", err=True)
-            code = err.exit_code
-        except KeyboardInterrupt as err:  # say what, if anything, was written
-            if WRITTEN:
-                detail = f"the run in {WRITTEN[-1]} is complete; the steps after it were not done"
-            else:
-                detail = str(err) or "nothing was written"
-            typer.echo(f"interrupted: {detail}", err=True)
-            code = 130
+        with contextlib.ExitStack() as held:
+            _HELD.append(held)
+            try:
+                code = command(*args, **kwargs)
+            except BayesGravityError as err:
+                typer.echo(f"error: {err}", err=True)
+                code = err.exit_code
+            except KeyboardInterrupt as err:  # say what, if anything, was written
+                if WRITTEN:
+                    detail = (
+                        f"the run in {WRITTEN[-1]} is complete; the steps after it were not done"
+                    )
+                else:
+                    detail = str(err) or "nothing was written"
+                typer.echo(f"interrupted: {detail}", err=True)
+                code = 130
+            finally:
+                _HELD.pop()
         if code:
             raise typer.Exit(code)
 
     return wrapper
 
 
-def _dataset_for(spec: ModelSpec, spec_path: Path, data: Path | None) -> Dataset:
+def _dataset_for(
+    spec: ModelSpec, spec_path: Path, data: Path | None, strict_data: bool = False
+) -> Dataset:
     """Load the dataset a spec names (``--data`` overrides it), with the spec's trade file.
 
     A folder or trade file the spec names that does not exist, and series the data lack, are
-    spec errors (exit 2) naming the spec key; a broken dataset is a data error (exit 3).
+    spec errors (exit 2) naming the spec key; a broken dataset is a data error (exit 3), and so
+    is an implausible one under ``--strict-data``.
     """
     from bayes_gravity.config import resolve_data_path
     from bayes_gravity.data.dataset import SHIPPED_DATA, load_dataset
@@ -94,7 +122,12 @@ def _dataset_for(spec: ModelSpec, spec_path: Path, data: Path | None) -> Dataset
             f"{spec_path}: data.trade_file: {spec.data.trade_file!r} is not in {where}; "
             f"CSV files there: {found}"
         )
-    dataset = load_dataset(folder, trade_file=spec.data.trade_file)
+    dataset = load_dataset(
+        folder,
+        trade_file=spec.data.trade_file,
+        strict=strict_data,
+        window=(spec.data.first_year, spec.data.last_year, str(spec_path)),
+    )
     check_against_data(spec, dataset, str(spec_path))
     return dataset
 
@@ -109,13 +142,24 @@ def _print_warnings(messages: list[str]) -> None:
         typer.echo(f"warning: {message}", err=True)
 
 
+def _print_drops(drops: list[Any]) -> None:
+    """Name every partner, flow or year that lost all its rows (stdout and stderr)."""
+    if drops:
+        echo(f"\nDROPPED: {len(drops)} group(s) lost every trade row; the results lack them:")
+    for drop in drops:
+        echo(f"  DROPPED {drop.describe()}")
+        typer.echo(f"warning: dropped {drop.describe()}", err=True)
+
+
 @app.command()
 @handled
-def validate(data: DataOpt = None, trade_file: str = "trade.csv") -> int:
+def validate(
+    data: DataOpt = None, trade_file: str = "trade.csv", strict_data: StrictDataOpt = False
+) -> int:
     """Check a dataset folder: print coverage and every problem; exit 0 when usable."""
     from bayes_gravity.data.dataset import load_dataset
 
-    dataset = load_dataset(data, trade_file=trade_file)
+    dataset = load_dataset(data, trade_file=trade_file, strict=strict_data)
     echo(f"dataset: {dataset.path}  (hash {dataset.content_hash})")
     years = dataset.years
     echo(
@@ -134,18 +178,25 @@ def validate(data: DataOpt = None, trade_file: str = "trade.csv") -> int:
 
 @app.command()
 @handled
-def classic(spec: SpecArg = None, data: DataOpt = None, out: OutOpt = None) -> int:
+def classic(
+    spec: SpecArg = None,
+    data: DataOpt = None,
+    out: OutOpt = None,
+    strict_data: StrictDataOpt = False,
+) -> int:
     """Run the study's classic pipeline: PCA index, OLS / random-effects gravity, tiers."""
     from bayes_gravity.classic.study import run_classic, write_classic
     from bayes_gravity.config import MODELS_DIR, load_spec
 
     model_spec, spec_path = load_spec(spec)
-    dataset = _dataset_for(model_spec, spec_path, data)
-    result = run_classic(dataset, model_spec)
     out_dir = out if out is not None else MODELS_DIR / f"{model_spec.name}_classic"
+    lock_output(out_dir, "classic")  # before the data are read: a second writer stops at once
+    dataset = _dataset_for(model_spec, spec_path, data, strict_data)
+    result = run_classic(dataset, model_spec)
     _print_warnings(result.warnings)
     for note in result.exclusions:
         echo(f"excluded: {note}")
+    _print_drops(result.dropped)
     scores = result.index.scores.dropna(subset=["rank"])
     last = int(scores["year"].max())
     ranking = scores[scores["year"] == last].sort_values("rank")
@@ -189,7 +240,14 @@ def fit(
     nuts_sampler: Annotated[
         str | None, typer.Option(help="pymc | nutpie | numpyro | blackjax")
     ] = None,
-    strict: Annotated[bool, typer.Option(help="exit 4 when the diagnostics gate fails")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help="exit 4 when the diagnostics gate fails; exit 3 before sampling when a "
+            "partner, flow or year loses every row (unless the spec's data.allow_drops)"
+        ),
+    ] = False,
+    strict_data: StrictDataOpt = False,
     method: Annotated[
         str,
         typer.Option(help="nuts | advi | pathfinder (fast approximations, exploration only)"),
@@ -211,11 +269,14 @@ def fit(
     model_spec, spec_path = load_spec(spec)
     if nuts_sampler is not None and nuts_sampler not in ("pymc", "nutpie", "numpyro", "blackjax"):
         raise ConfigError(f"--nuts-sampler: unknown sampler {nuts_sampler!r}")
-    dataset = _dataset_for(model_spec, spec_path, data)
+    out_dir = out if out is not None else MODELS_DIR / model_spec.name
+    lock_output(out_dir, "fit")  # before the data are read: a second writer stops at once
+    dataset = _dataset_for(model_spec, spec_path, data, strict_data)
     run = api.fit(
         model_spec,
         dataset,
         method=method,
+        refuse_drops=strict,
         progressbar=sys.stderr.isatty(),
         draws=draws,
         tune=tune,
@@ -228,9 +289,9 @@ def fit(
     _print_warnings(inputs.panel.warnings)
     for note in inputs.exclusions:
         echo(f"excluded: {note}")
+    _print_drops(inputs.dropped)
     if run.mean is not None:
         echo(f"mean model fitted beside the frontier ({run.mean.wall_seconds or 0:.1f} s)")
-    out_dir = out if out is not None else MODELS_DIR / model_spec.name
     run.save(out_dir)
     WRITTEN.append(out_dir)  # from here on, an interrupt no longer means "nothing was written"
     if method != "nuts":
@@ -255,6 +316,7 @@ def fit(
     verdict = format_verdict(run.verdict)
     echo(verdict)  # first and last, so a failing gate cannot be missed
     _print_fit_summary(model_spec, run, run.model.wall_seconds or 0.0)
+    _print_drops(inputs.dropped)
     echo(verdict)
     tables = [n for n in run.tables if not n.startswith("classic")]
     echo(f"wrote posterior.nc, {', '.join(tables)}, diagnostics.json to {out_dir}")
@@ -297,6 +359,7 @@ def report(
     """Re-render RUN/report.html from the saved posterior and tables (no refit)."""
     from bayes_gravity import api
 
+    lock_output(run, "report")
     _write_report(api.load_run(run))
     return 0
 
@@ -368,6 +431,7 @@ def prior(
     data: DataOpt = None,
     out: OutOpt = None,
     draws: Annotated[int, typer.Option(help="prior predictive draws")] = 500,
+    strict_data: StrictDataOpt = False,
 ) -> int:
     """Prior predictive check: the trade the priors alone imply, next to the observed trade."""
     from bayes_gravity.config import MODELS_DIR, load_spec
@@ -375,7 +439,9 @@ def prior(
     from bayes_gravity.model.gravity_model import GravityModel
 
     model_spec, spec_path = load_spec(spec)
-    dataset = _dataset_for(model_spec, spec_path, data)
+    out_dir = out if out is not None else MODELS_DIR / model_spec.name
+    lock_output(out_dir, "prior")
+    dataset = _dataset_for(model_spec, spec_path, data, strict_data)
     table = GravityModel(model_spec, dataset).prior_predictive(draws=draws)
     inside = (table["actual"] >= table["prior_lo"]) & (table["actual"] <= table["prior_hi"])
     echo(
@@ -387,7 +453,6 @@ def prior(
         f"prior medians {table['prior_median'].min():.3g} - {table['prior_median'].max():.3g}; "
         f"prior 90% bounds {table['prior_lo'].min():.3g} - {table['prior_hi'].max():.3g}"
     )
-    out_dir = out if out is not None else MODELS_DIR / model_spec.name
     write_csv(out_dir / "prior_predictive.csv", table)
     echo(f"wrote {out_dir / 'prior_predictive.csv'}")
     return 0
@@ -412,6 +477,7 @@ def scenario(
 
     start = time.perf_counter()
     scenario_spec = load_scenario(spec)  # a bad scenario is reported before the run is read
+    lock_output(run, "scenario")
     saved = api.load_run(run, data)
     table = saved.scenario(scenario_spec, seed)
     csv_path = run / SCENARIO_DIR / f"{scenario_spec.name}.csv"
@@ -515,6 +581,9 @@ def calibrate(
     workers: Annotated[int, typer.Option(help="LocalCluster worker processes")] = 2,
     seed: Annotated[int, typer.Option(help="seed of the prior draws / simulations")] = 20240601,
     out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("docs/validation"),
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="show Dask's own log (info level)")
+    ] = False,
 ) -> int:
     """Validate the model on SYNTHETIC data: SBC rank checks and parameter recovery (Dask)."""
     from bayes_gravity.errors import ConfigError
@@ -524,6 +593,7 @@ def calibrate(
     if sims < 0 or recovery < 0 or workers < 1:
         raise ConfigError("--sims and --recovery must be >= 0 and --workers >= 1")
     command = "python -m bayes_gravity calibrate " + " ".join(sys.argv[2:])
+    lock_output(out, "calibrate")
 
     def progress(result: dict) -> None:
         echo(f"  fit {result.get('sim', result.get('rep'))} done in {result['fit_seconds']:.1f} s")
@@ -531,7 +601,12 @@ def calibrate(
     if sims:
         echo(f"SBC: {sims} prior draws on {scheduler or f'a LocalCluster of {workers}'}")
         sbc = calibration.run_sbc(
-            sims, seed=seed, scheduler=scheduler, n_workers=workers, progress=progress
+            sims,
+            seed=seed,
+            scheduler=scheduler,
+            n_workers=workers,
+            progress=progress,
+            verbose=verbose,
         )
         sbc.command = command
         paths = calibration.write_sbc(sbc, out)
@@ -544,7 +619,12 @@ def calibrate(
     if recovery:
         echo(f"recovery: {recovery} simulated datasets")
         rec = fixed_recovery.run_fixed_recovery(
-            recovery, seed=seed, scheduler=scheduler, n_workers=workers, progress=progress
+            recovery,
+            seed=seed,
+            scheduler=scheduler,
+            n_workers=workers,
+            progress=progress,
+            verbose=verbose,
         )
         rec.command = command
         paths = fixed_recovery.write_recovery(rec, out)

@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -43,15 +44,21 @@ class DataSpec(_Strict):
     trade_file: str = "trade.csv"
     first_year: int | None = None
     last_year: int | None = None
+    allow_drops: bool = Field(
+        False,
+        description="let `fit --strict` go on when a partner, flow or year loses every row",
+    )
 
-    @model_validator(mode="after")
-    def _years_in_order(self) -> DataSpec:
-        if self.first_year is not None and self.last_year is not None:
-            if self.first_year > self.last_year:
-                raise ValueError(
-                    f"first_year {self.first_year} is after last_year {self.last_year}"
-                )
-        return self
+    # Checks across fields are field validators on the later field (``info.data`` holds the
+    # earlier ones once valid): a model validator would not run when any other key of the
+    # table is wrong, and every problem is to be listed at once.
+    @field_validator("last_year")
+    @classmethod
+    def _years_in_order(cls, last: int | None, info: ValidationInfo) -> int | None:
+        first = info.data.get("first_year")
+        if first is not None and last is not None and first > last:
+            raise ValueError(f"first_year {first} is after last_year {last}")
+        return last
 
 
 class IndicatorSpec(_Strict):
@@ -71,6 +78,8 @@ class IndexSpec(_Strict):
     time_prior: Literal["random_walk", "ar1"] = "random_walk"
     min_indicators: int = Field(3, ge=1)
 
+    # A model validator, so both problems come back together; it does not run when another key
+    # of [index] is wrong (those are listed, and this check follows once they are fixed).
     @model_validator(mode="after")
     def _anchor_listed(self) -> IndexSpec:
         codes = [i.code for i in self.indicators]
@@ -170,14 +179,16 @@ class PotentialSpec(_Strict):
     boundary: Literal["lower_inclusive", "upper_inclusive"] = "lower_inclusive"
     ratio: Literal["actual_over_predicted", "predicted_over_actual"] = "actual_over_predicted"
 
-    @model_validator(mode="after")
-    def _ordered(self) -> PotentialSpec:
-        if not self.huge_below < self.reshaping_at:
+    @field_validator("huge_below")
+    @classmethod
+    def _ordered(cls, huge_below: float, info: ValidationInfo) -> float:
+        reshaping_at = info.data.get("reshaping_at")
+        if reshaping_at is not None and not huge_below < reshaping_at:
             raise ValueError(
-                f"thresholds out of order: huge_below ({self.huge_below}) must be below "
-                f"reshaping_at ({self.reshaping_at})"
+                f"thresholds out of order: huge_below ({huge_below}) must be below "
+                f"reshaping_at ({reshaping_at})"
             )
-        return self
+        return huge_below
 
     def describe(self) -> str:
         """One line stating the tier rule, printed with every output.
@@ -221,8 +232,10 @@ class DiagnosticsSpec(_Strict):
     ess_bulk_min: float = Field(400, gt=0)
     ess_tail_min: float = Field(400, gt=0)
     divergences_max: int = Field(0, ge=0)
-    ebfmi_min: float = Field(0.3, gt=0)
-    pareto_k_max: float = Field(0.7, gt=0)
+    ebfmi_min: float = Field(0.3, gt=0, lt=1, description="E-BFMI below 0.3 is a warning sign")
+    pareto_k_max: float = Field(
+        0.7, gt=0, le=1, description="k above 0.7: unreliable; above 1 the mean does not exist"
+    )
 
 
 class ClassicSpec(_Strict):

@@ -50,5 +50,23 @@ class ResultsError(BayesGravityError):
     exit_code = 2
 
 
+class FolderLockedError(BayesGravityError):
+    """Another command is writing into the same output folder."""
+
+    exit_code = 5
+
+
+class OutputWriteError(BayesGravityError):
+    """Writing results failed (disk full, permission denied); the earlier results stand."""
+
+    exit_code = 6
+
+
+class WorkerDiedError(BayesGravityError):
+    """A parallel worker process died while running a fit (killed, out of memory)."""
+
+    exit_code = 1
+
+
 class BayesGravityWarning(UserWarning):
     """Something the user should know about that does not stop the run."""

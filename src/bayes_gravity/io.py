@@ -12,6 +12,7 @@ can be told from the files of one still running.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -26,11 +27,15 @@ from typing import Any
 
 import pandas as pd
 
+from bayes_gravity.errors import OutputWriteError
+
 STAGING_PREFIX = ".staging-"
 COMMIT_PREFIX = ".commit-"
 MANIFEST = ".manifest.json"
 # .<name>.<pid>-<random>.tmp (atomic_path), .staging-<pid>-<random>, .commit-<pid>-<random>
 _TMP_FILE = re.compile(r"^\..+\.(\d+)-[^.]+\.tmp$")
+_TMP_FILE_NAME = re.compile(r"^\.(.+)\.\d+-[^.]+\.tmp$")
+BACKUP = ".previous"  # inside a commit folder: the files it replaces, until it is complete
 _STAGING_DIR = re.compile(rf"^{re.escape(STAGING_PREFIX)}(\d+)-")
 
 
@@ -55,25 +60,46 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def describe_os_error(err: OSError) -> str:
+    """``potential.csv: No space left on device (ENOSPC)``: the file, the reason, the code."""
+    name = Path(str(err.filename)).name if err.filename else ""
+    match = _TMP_FILE_NAME.match(name)
+    name = match.group(1) if match else name  # the file being written, not its temporary
+    code = errno.errorcode.get(err.errno or 0, "")
+    reason = f"{err.strerror or err}" + (f" ({code})" if code else "")
+    return f"{name}: {reason}" if name else reason
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it over ``path`` on success."""
+    """Yield a temporary path next to ``path``; rename it over ``path`` on success.
+
+    A failing write (disk full, permission denied, a failing rename) raises
+    :class:`~bayes_gravity.errors.OutputWriteError` naming the file; ``path`` is untouched.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp: Path | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent
+        )
+        os.close(fd)
+        tmp = Path(tmp_name)
         yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+    except OSError as err:
+        raise OutputWriteError(
+            f"could not write {path}: {describe_os_error(err)}; the earlier file, if any, is "
+            "unchanged"
+        ) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -180,13 +206,19 @@ def staged_commit(
     go (a stale table of another run would be read as part of this one). On error or
     interrupt the staging folder is deleted and ``folder`` is untouched. Ctrl-C during the
     renames is held until they are done, so the folder is never left half-replaced.
+
+    A write or rename that fails (disk full, permission denied) raises
+    :class:`~bayes_gravity.errors.OutputWriteError`, and ``folder`` holds the previous
+    results: during staging nothing in it has changed yet; during the final renames the
+    files already replaced are put back from the commit's backup (:func:`_apply_commit`).
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    finish_commits(folder)
-    remove_stale(folder)
-    stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=folder))
+    stage: Path | None = None
     try:
+        folder.mkdir(parents=True, exist_ok=True)
+        finish_commits(folder)
+        remove_stale(folder)
+        stage = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=folder))
         yield stage
         names = sorted(p.name for p in stage.iterdir() if not p.name.startswith("."))
         manifest = {
@@ -198,10 +230,86 @@ def staged_commit(
         commit = folder / (COMMIT_PREFIX + stage.name.removeprefix(STAGING_PREFIX))
         with hold_sigint(f"the new results were complete and are in {folder}"):
             os.rename(stage, commit)  # the point of no return: the new set is complete
-            finish_commits(folder)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+            stage = None
+            _apply_commit(folder, commit, manifest)
+    except UndoFailedError:
         raise
+    except (OSError, OutputWriteError) as err:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+        detail = err.message if isinstance(err, OutputWriteError) else describe_os_error(err)
+        raise OutputWriteError(
+            f"the results could not be written into {folder} ({detail}); the previous "
+            "results there are unchanged and nothing of this run was kept"
+        ) from None
+    except BaseException:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def _apply_commit(folder: Path, commit: Path, manifest: dict[str, list[str]]) -> None:
+    """Move a complete commit's files into ``folder``; undo every move if one fails.
+
+    Each file it replaces is first hard-linked into ``commit/.previous`` (no moment without
+    the file), each file it removes is moved there; an ``OSError`` puts them back and deletes
+    the commit, so the folder holds the previous results again. A process killed meanwhile
+    leaves the commit, which the next reader completes forward (:func:`finish_commits`).
+    """
+    backup = commit / BACKUP
+    moved: list[str] = []
+    removed: list[str] = []
+    try:
+        backup.mkdir()
+        for name in manifest["remove"]:
+            if (folder / name).exists():
+                os.replace(folder / name, backup / name)
+                removed.append(name)
+        for name in manifest["files"]:
+            if (folder / name).exists():
+                os.link(folder / name, backup / name)
+            os.replace(commit / name, folder / name)
+            moved.append(name)
+        _fsync_dir(folder)
+    except OSError:
+        _roll_back(folder, commit, moved, removed)
+        raise
+    shutil.rmtree(commit, ignore_errors=True)
+
+
+def _roll_back(folder: Path, commit: Path, moved: list[str], removed: list[str]) -> None:
+    """Put back what :func:`_apply_commit` replaced or removed, then delete the commit."""
+    # First make the commit invisible to finish_commits: completing it forward now would mix.
+    undo = commit.with_name(STAGING_PREFIX + commit.name.removeprefix(COMMIT_PREFIX))
+    try:
+        os.rename(commit, undo)
+    except OSError as err:
+        raise UndoFailedError(
+            f"writing into {folder} failed and could not be undone ({describe_os_error(err)}); "
+            f"the new results are complete in {commit.name}, which the next command that "
+            "reads the folder moves into place"
+        ) from None
+    backup = undo / BACKUP
+    try:
+        for name in reversed(moved):
+            if (backup / name).exists():
+                os.replace(backup / name, folder / name)
+            else:  # new in this commit: the previous results did not have it
+                (folder / name).unlink(missing_ok=True)
+        for name in reversed(removed):
+            os.replace(backup / name, folder / name)
+    except OSError as err:
+        raise UndoFailedError(
+            f"writing into {folder} failed, and putting the previous results back failed too "
+            f"({describe_os_error(err)}): the folder may hold a mix of two runs; the previous "
+            f"files not yet restored are in {undo.name}"
+        ) from None
+    _fsync_dir(folder)
+    shutil.rmtree(undo, ignore_errors=True)
+
+
+class UndoFailedError(OutputWriteError):
+    """A failed commit whose undo failed too: the folder is not as it was (said so)."""
 
 
 @contextmanager

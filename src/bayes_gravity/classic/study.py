@@ -24,7 +24,8 @@ import pandas as pd
 from bayes_gravity.classic.pca_index import PCAIndex, pca_index
 from bayes_gravity.config import ModelSpec
 from bayes_gravity.data.dataset import Dataset
-from bayes_gravity.data.panel import Panel, build_panel
+from bayes_gravity.data.drops import Drop, find_drops
+from bayes_gravity.data.panel import KEYS, Panel, build_panel
 from bayes_gravity.io import staged_commit, write_csv
 from bayes_gravity.potential import classify, potential_ratio
 
@@ -39,6 +40,7 @@ class ClassicResult:
     n_obs: int
     exclusions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    dropped: list[Drop] = field(default_factory=list)
     # with a [frontier] spec: the ML frontiers (bayes_gravity.classic.frontier)
     frontier_coefficients: pd.DataFrame | None = None
     frontier_efficiency: pd.DataFrame | None = None
@@ -160,6 +162,19 @@ def run_classic(data: Dataset, spec: ModelSpec) -> ClassicResult:
         n_obs=len(table),
         exclusions=exclusions,
         warnings=warnings,
+        dropped=find_drops(
+            pd.concat(
+                [
+                    panel.trade[KEYS].assign(
+                        reason=np.where(
+                            panel.trade["value_usd"] > 0, "", "zero trade (log-linear regression)"
+                        )
+                    ),
+                    panel.excluded[[*KEYS, "reason"]],
+                ],
+                ignore_index=True,
+            )
+        ),
     )
 
 

@@ -7,6 +7,7 @@ them (file, column, offending rows or keys, what to do). Zero trade is valid dat
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from warnings import catch_warnings, simplefilter
 import numpy as np
 import pandas as pd
 
+from bayes_gravity.data.plausibility import check_dataset, window_warnings
 from bayes_gravity.errors import DataError
 
 SHIPPED_DATA = Path(__file__).resolve().parents[3] / "data" / "china_central_asia"
@@ -49,6 +51,8 @@ class Dataset:
     pairs: pd.DataFrame
     content_hash: str
     warnings: list[str] = field(default_factory=list)
+    # the implausible values among the warnings (``--strict-data`` makes them errors)
+    implausible: list[str] = field(default_factory=list)
 
     @property
     def reporters(self) -> list[str]:
@@ -86,23 +90,79 @@ def _rows(mask: pd.Series, frame: pd.DataFrame, keys: list[str]) -> str:
     return "; ".join(shown) + more
 
 
+def _decode(raw: bytes, name: str, problems: list[str]) -> str | None:
+    """UTF-8 text (a byte-order mark is dropped); other encodings refused, saying which."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        found = "not UTF-8 text"
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            found = "not UTF-8 text: it starts with a UTF-16 byte-order mark"
+        else:
+            line = raw[: err.start].count(b"\n") + 1
+            try:
+                text = raw.decode("cp1252").splitlines()[line - 1]
+                found = f"not UTF-8 text: line {line} reads as Windows-1252/Latin-1: {text!r}"
+            except (UnicodeDecodeError, IndexError):
+                pass
+        problems.append(
+            f"{name}: unreadable bytes at offset {err.start} ({found}); expected UTF-8: save "
+            "the file as UTF-8 CSV"
+        )
+        return None
+
+
+def _check_layout(text: str, name: str, required: list[str], problems: list[str]) -> bool:
+    """Refuse another delimiter and rows with more or fewer fields than the header."""
+    rows = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text)), start=1) if row]
+    header = rows[0][1]
+    if len(header) == 1:
+        for sep, label in ((";", "';'"), ("\t", "tabs"), ("|", "'|'")):
+            if header[0].count(sep) >= len(required) - 1:
+                problems.append(
+                    f"{name}: columns separated by {label} (header {header[0]!r}); expected "
+                    f"comma-separated columns {required}: save the file as comma-separated CSV"
+                )
+                return False
+    short = [(n, len(row)) for n, row in rows[1:] if len(row) < len(header)]
+    long = [(n, len(row)) for n, row in rows[1:] if len(row) > len(header)]
+    for kind, bad in (("fewer", short), ("more", long)):
+        if bad:
+            listed = ", ".join(f"line {n} ({k} fields)" for n, k in bad[:MAX_LISTED])
+            more = f" and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
+            problems.append(
+                f"{name}: row(s) with {kind} fields than the header ({len(header)}: "
+                f"{', '.join(header)}) at {listed}{more}; every row needs one value per column "
+                "(leave a cell empty, but keep its comma)"
+            )
+    return not (short or long)
+
+
 def read_table(path: Path, required: list[str], problems: list[str]) -> pd.DataFrame | None:
-    """Read a CSV as strings; record unreadable, empty or header-only files and missing columns."""
+    """Read a CSV as strings; record unreadable, empty or header-only files and missing columns.
+
+    Only comma-separated UTF-8 text is read; another encoding or delimiter, and rows with a
+    different number of fields than the header, are refused with what was found.
+    """
     name = path.name
+    if path.is_dir():
+        problems.append(f"{path}: is a folder; expected the CSV file {name}")
+        return None
     if not path.is_file():
         problems.append(f"{path}: file not found; every dataset folder needs {name}")
         return None
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        problems.append(
-            f"{name}: unreadable bytes at offset {err.start} (not UTF-8 text); "
-            "save the file as UTF-8 CSV"
-        )
+    text = _decode(path.read_bytes(), name, problems)
+    if text is None:
         return None
     if not text.strip():
         problems.append(f"{name}: file is empty; expected a header row with {required}")
+        return None
+    try:
+        layout_ok = _check_layout(text, name, required, problems)
+    except csv.Error as err:
+        problems.append(f"{name}: not a readable CSV ({err}); check the quoting")
+        return None
+    if not layout_ok:
         return None
     try:
         # index_col=False: a row with more fields than the header must not silently turn the
@@ -312,7 +372,12 @@ def _hash_files(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_dataset(path: str | Path | None = None, trade_file: str = "trade.csv") -> Dataset:
+def load_dataset(
+    path: str | Path | None = None,
+    trade_file: str = "trade.csv",
+    strict: bool = False,
+    window: tuple[int | None, int | None, str] | None = None,
+) -> Dataset:
     """Load and validate a dataset folder.
 
     Parameters
@@ -322,6 +387,11 @@ def load_dataset(path: str | Path | None = None, trade_file: str = "trade.csv") 
         ``None`` means the shipped China-Central Asia dataset.
     trade_file
         Name of the trade table inside the folder (e.g. ``trade_partner_reported.csv``).
+    strict
+        Implausible values (:mod:`bayes_gravity.data.plausibility`) are errors, not warnings.
+    window
+        ``(first_year, last_year, source)`` of a spec: years of it without trade data are
+        implausible (warned about, errors under ``strict``).
 
     Raises
     ------
@@ -329,6 +399,11 @@ def load_dataset(path: str | Path | None = None, trade_file: str = "trade.csv") 
         Listing every problem found in any of the files.
     """
     folder = Path(path) if path is not None else SHIPPED_DATA
+    if folder.is_file():
+        raise DataError(
+            f"data folder {folder} is a file; expected a folder holding {trade_file}, "
+            "indicators.csv and pairs.csv"
+        )
     if not folder.is_dir():
         raise DataError(f"data folder not found: {folder}")
     problems: list[str] = []
@@ -350,9 +425,16 @@ def load_dataset(path: str | Path | None = None, trade_file: str = "trade.csv") 
         raise DataError(f"the data in {folder} cannot be used:", problems)
     typed_trade, typed_pairs = _typed_trade(trade), _typed_pairs(pairs)
     _cross_checks(typed_trade, typed_pairs, trade_file, problems)
+    findings = check_dataset(trade, indicators, pairs, trade_file)
+    if window is not None:
+        years = sorted(int(y) for y in typed_trade["year"].unique())
+        findings.warnings.extend(window_warnings(*window[:2], years, window[2]))
+    problems.extend(findings.errors)
+    if strict:
+        problems.extend(f"{w} (an error under --strict-data)" for w in findings.warnings)
     if problems:
         raise DataError(f"the data in {folder} cannot be used:", problems)
-    warnings = []
+    warnings = list(findings.warnings)
     zeros = int((typed_trade["value_usd"] == 0).sum())
     if zeros:
         warnings.append(
@@ -366,6 +448,7 @@ def load_dataset(path: str | Path | None = None, trade_file: str = "trade.csv") 
         pairs=typed_pairs,
         content_hash=_hash_files(list(files.values())),
         warnings=warnings,
+        implausible=list(findings.warnings),
     )
 
 

@@ -34,6 +34,10 @@ class Panel:
     index_covariate: str | None
     exclusions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # the rows left out (KEYS + value_usd + reason), for the groups lost whole (drops.py)
+    excluded: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=[*KEYS, "value_usd", "reason"])
+    )
 
     @property
     def partners(self) -> list[str]:
@@ -143,6 +147,7 @@ def build_panel(data: Dataset, spec: ModelSpec) -> Panel:
     table = trade[[*KEYS, "value_usd"]].reset_index(drop=True)
     exclusions = []
     missing_any = pd.Series(False, index=table.index)
+    reasons = pd.Series("", index=table.index)
     for cov in observed:
         table[cov.name] = _covariate_values(data, cov, table)
         missing = table[cov.name].isna() | ~np.isfinite(table[cov.name])
@@ -154,7 +159,11 @@ def build_panel(data: Dataset, spec: ModelSpec) -> Panel:
                 f"{len(rows)} trade row(s) without {cov.name} ({cov.indicator or cov.column}, "
                 f"{cov.side if cov.source == 'indicator' else 'pair'}): {listed}{more}"
             )
+            what = "pairs.csv" if cov.source == "pair" else cov.side
+            why = f"no {cov.name} ({cov.indicator or cov.column}, {what})"
+            reasons[missing] = reasons[missing].map(lambda r, w=why: f"{r} and {w}" if r else w)
         missing_any |= missing
+    excluded = table.loc[missing_any, [*KEYS, "value_usd"]].assign(reason=reasons[missing_any])
     table = table[~missing_any].reset_index(drop=True)
     if table.empty:
         raise DataError("every trade row lacks at least one covariate", exclusions)
@@ -168,4 +177,5 @@ def build_panel(data: Dataset, spec: ModelSpec) -> Panel:
         index_covariate=index_covs[0].name if index_covs else None,
         exclusions=exclusions,
         warnings=[*data.warnings, *warnings],
+        excluded=excluded.reset_index(drop=True),
     )

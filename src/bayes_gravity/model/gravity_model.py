@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,8 @@ import pandas as pd
 
 from bayes_gravity.config import ModelSpec, parse_spec
 from bayes_gravity.data.dataset import Dataset
-from bayes_gravity.data.panel import Panel, build_panel
+from bayes_gravity.data.drops import Drop, find_drops
+from bayes_gravity.data.panel import KEYS, Panel, build_panel
 from bayes_gravity.errors import BayesGravityError, ConfigError, ResultsError
 from bayes_gravity.io import write_with
 from bayes_gravity.model.gravity import LOG_LIKELIHOODS, add_gravity, usable_rows
@@ -133,13 +134,20 @@ class ModelInputs:
     trade: pd.DataFrame
     covariate_means: dict[str, float]
     exclusions: list[str]
+    dropped: list[Drop] = field(default_factory=list)
 
 
 def model_inputs(panel: Panel, spec: ModelSpec) -> ModelInputs:
     """Rows usable by the likelihood and the centring of each observed covariate."""
-    trade, notes = usable_rows(panel.trade, spec.gravity.likelihood)
+    likelihood = spec.gravity.likelihood
+    trade, notes = usable_rows(panel.trade, likelihood)
     means = {name: float(trade[name].mean()) for name in panel.observed_covariates}
-    return ModelInputs(panel, trade, means, [*panel.exclusions, *notes])
+    zero = f"zero trade ({likelihood} has no mass at zero; likelihood = 'ppml' keeps it)"
+    kept = panel.trade[KEYS].assign(reason="")
+    if likelihood != "ppml":  # the rows usable_rows leaves out
+        kept.loc[panel.trade["value_usd"] <= 0, "reason"] = zero
+    rows = pd.concat([kept, panel.excluded[[*KEYS, "reason"]]], ignore_index=True)
+    return ModelInputs(panel, trade, means, [*panel.exclusions, *notes], find_drops(rows))
 
 
 class GravityModel:

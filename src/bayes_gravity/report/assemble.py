@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from bayes_gravity.data.drops import Drop
 from bayes_gravity.io import write_text
 from bayes_gravity.model.approximate import warning
 from bayes_gravity.report.inputs import ReportInputs, load_inputs
@@ -94,6 +95,7 @@ def build_report(inp: ReportInputs) -> str:
         failed=failed,
         loo_reliable=bool(diagnostics.get("loo_reliable", True)),
         approximation=_approximation_banner(inp.model.idata.attrs),
+        dropped=[Drop(**d).describe() for d in diagnostics.get("dropped", [])],
         sections=sections,
     )
 

@@ -261,6 +261,9 @@ def summarise(model: GravityModel, mean: GravityModel | None = None) -> RunResul
     # No wall time here: diagnostics.json judges the draws, so the same seed gives the same
     # bytes; the time is in posterior.nc's attributes (wall_seconds) and printed by `fit`.
     diagnostics["tier_rule"] = model.spec.potential.describe()
+    # partners, flows and years that lost every row: named, never silently missing
+    inputs = model.prepare()
+    diagnostics["dropped"] = [d.to_json() for d in inputs.dropped]
     tables = {"coefficients.csv": coefficient_table(model), "potential.csv": potential_table(model)}
     if model.inputs is not None and model.inputs.panel.index_covariate is not None:
         tables["index.csv"] = index_table(model)

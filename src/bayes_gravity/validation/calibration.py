@@ -20,16 +20,20 @@ scheduler by address.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from bayes_gravity.errors import WorkerDiedError
 
 SBC_BINS = 10
 SBC_SCALARS = (
@@ -271,14 +275,75 @@ def fit_prior_draw(config: SBCConfig, draw: dict[str, Any], seed: int) -> dict[s
 
 
 def _client(scheduler: str | None, n_workers: int) -> Any:
+    import dask
     from dask.distributed import Client, LocalCluster
 
-    if scheduler:
-        return Client(scheduler)
-    cluster = LocalCluster(
-        n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    return Client(cluster)
+    # A worker that dies (killed, out of memory) fails its fit at once, named, instead of
+    # being retried on a fresh worker that would most likely die the same way.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        if scheduler:
+            return Client(scheduler)
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.WARNING,
+        )
+        return Client(cluster)
+
+
+class _ShutdownNoise(logging.Filter):
+    """Drop Dask's reports of workers stopping once every result is in (our own shutdown).
+
+    Closing the cluster stops each worker; one slow to exit (JAX threads, a loaded machine)
+    is killed by its nanny, and the scheduler says "Lost all workers". After the last result
+    these are the orderly end, not failures; ``--verbose`` shows them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closing = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.closing
+
+
+DASK_LOGGERS = ("distributed", "dask", "tornado", "bokeh")
+
+
+@contextmanager
+def dask_logging(verbose: bool) -> Iterator[_ShutdownNoise]:
+    """Keep Dask's logging at warnings (errors in the worker processes) unless ``verbose``."""
+    noise = _ShutdownNoise()
+    if verbose:
+        yield noise
+        return
+    loggers = [logging.getLogger(n) for n in DASK_LOGGERS]
+    loggers += [
+        logger
+        for name, logger in logging.root.manager.loggerDict.items()
+        if name.startswith(DASK_LOGGERS) and isinstance(logger, logging.Logger)
+    ]
+    levels = [logger.level for logger in loggers]
+    env = os.environ.get("DASK_LOGGING__DISTRIBUTED")
+    # Worker processes log errors only: at shutdown a worker whose heartbeat meets the closing
+    # scheduler warns with a traceback. Memory kills are reported by the nanny (this process,
+    # at warnings) and a dead worker by map_fits.
+    os.environ["DASK_LOGGING__DISTRIBUTED"] = "error"
+    for logger in loggers:
+        logger.setLevel(max(logger.level, logging.WARNING))
+        logger.addFilter(noise)
+    try:
+        yield noise
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+            logger.removeFilter(noise)
+        if env is None:
+            os.environ.pop("DASK_LOGGING__DISTRIBUTED", None)
+        else:
+            os.environ["DASK_LOGGING__DISTRIBUTED"] = env
 
 
 def map_fits(
@@ -287,25 +352,46 @@ def map_fits(
     scheduler: str | None,
     n_workers: int,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    label: Callable[[tuple[Any, ...]], str] = lambda item: f"fit {item!r}",
+    verbose: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run ``func(*item)`` for every item on a Dask cluster; results in item order."""
-    from dask.distributed import as_completed
+    """Run ``func(*item)`` for every item on a Dask cluster; results in completion order.
 
-    client = _client(scheduler, n_workers)
-    try:
-        futures = [client.submit(func, *item, pure=False) for item in items]
-        done: list[dict[str, Any]] = []
-        for future in as_completed(futures):
-            result = future.result()
-            done.append(result)
-            if progress is not None:
-                progress(result)
-    finally:
-        cluster = client.cluster
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    A worker that dies while running an item raises :class:`WorkerDiedError` naming the item
+    (``label(item)``); the cluster is then closed and nothing is returned.
+    """
+    from dask.distributed import as_completed
+    from distributed import KilledWorker
+
+    with dask_logging(verbose) as noise:
+        client = _client(scheduler, n_workers)
+        try:
+            futures = {client.submit(func, *item, pure=False): item for item in items}
+            done: list[dict[str, Any]] = []
+            for future in as_completed(futures):
+                try:
+                    result = future.result()
+                except KilledWorker as err:
+                    raise WorkerDiedError(
+                        f"a Dask worker died while running {label(futures[future])} "
+                        f"({err}); no results were written. A worker killed for memory: "
+                        "fewer --workers"
+                    ) from None
+                done.append(result)
+                if progress is not None:
+                    progress(result)
+        finally:
+            noise.closing = True  # from here on, workers stopping is the orderly end
+            cluster = client.cluster
+            client.close()
+            if cluster is not None:
+                cluster.close()
     return done
+
+
+def draw_label(what: str) -> Callable[[tuple[Any, ...]], str]:
+    """Name the fit of an item ``(config, draw, seed)``: which draw, which seed."""
+    return lambda item: f"the {what} fit of prior draw {item[1]['sim']} (seed {item[2]})"
 
 
 # ---------------------------------------------------------------------------- SBC
@@ -354,13 +440,16 @@ def run_sbc(
     scheduler: str | None = None,
     n_workers: int = 2,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    verbose: bool = False,
 ) -> SBCResult:
     """Run simulation-based calibration with ``n_sims`` prior draws."""
     config = config or SBCConfig()
     start = time.perf_counter()
     draws = draw_prior(config, n_sims, seed)
     items = [(config, d, seed + 1 + d["sim"]) for d in draws]
-    results = map_fits(fit_prior_draw, items, scheduler, n_workers, progress)
+    results = map_fits(
+        fit_prior_draw, items, scheduler, n_workers, progress, draw_label("SBC"), verbose
+    )
     results.sort(key=lambda r: r["sim"])
     ranks = pd.DataFrame([{"sim": r["sim"], **r["ranks"]} for r in results])
     fits = pd.DataFrame([{k: v for k, v in r.items() if k != "ranks"} for r in results])

@@ -24,6 +24,7 @@ import pandas as pd
 from bayes_gravity.validation.calibration import (
     SBC_SCALARS,
     SBCConfig,
+    draw_label,
     draw_prior,
     fit_prior_draw,
     map_fits,
@@ -151,13 +152,23 @@ def run_recovery(
     scheduler: str | None = None,
     n_workers: int = 2,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    verbose: bool = False,
 ) -> RecoveryResult:
     """Run ``n_reps`` recovery replicates on a Dask cluster."""
     config = config or RecoveryConfig()
     start = time.perf_counter()
     items = [(config, rep, seed + 7919 * (rep + 1)) for rep in range(n_reps)]
     results = sorted(
-        map_fits(recover_one, items, scheduler, n_workers, progress), key=lambda r: r["rep"]
+        map_fits(
+            recover_one,
+            items,
+            scheduler,
+            n_workers,
+            progress,
+            lambda item: f"the recovery fit of replicate {item[1]} (seed {item[2]})",
+            verbose,
+        ),
+        key=lambda r: r["rep"],
     )
     checks = pd.DataFrame([row for r in results for row in r["rows"]])
     rank_corr = pd.DataFrame(
@@ -358,6 +369,7 @@ def run_fixed_recovery(
     scheduler: str | None = None,
     n_workers: int = 2,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    verbose: bool = False,
 ) -> RecoveryResult:
     """Recovery with known parameters, fitted with one compiled model per worker.
 
@@ -372,7 +384,16 @@ def run_fixed_recovery(
     draws = draw_prior(config, n_reps, seed)
     items = [(config, d, seed + 1 + d["sim"]) for d in draws]
     results = sorted(
-        map_fits(fit_prior_draw, items, scheduler, n_workers, progress), key=lambda r: r["sim"]
+        map_fits(
+            fit_prior_draw,
+            items,
+            scheduler,
+            n_workers,
+            progress,
+            draw_label("recovery"),
+            verbose,
+        ),
+        key=lambda r: r["sim"],
     )
     rows, corr = [], []
     for r, d in zip(results, draws, strict=True):

@@ -241,6 +241,42 @@ def _inverse_transform(t: np.ndarray, transform: str) -> np.ndarray:
 _SCALE = {"none": (50.0, 12.0), "log": (3.0, 0.6), "log1p": (2.0, 0.6)}
 
 
+def _scale_within_bounds(v: np.ndarray, code: str, transform: str) -> tuple[float, float]:
+    """Return the affine map ``a + b * v`` for ``code``, inside the range the series can take.
+
+    A series with a fixed range (an LPI score in 1-5, a share in %:
+    :data:`bayes_gravity.data.plausibility.INDICATOR_BOUNDS`) would be refused by the loader if
+    ``_SCALE`` put it outside. Any affine map (``b > 0``) leaves the truth on the model's
+    scale unchanged: the panel standardises every indicator.
+    """
+    from bayes_gravity.data.plausibility import INDICATOR_BOUNDS
+
+    a, b = _SCALE[transform]
+    bounds = INDICATOR_BOUNDS.get(code)
+    if bounds is None:
+        return a, b
+
+    def on_scale(x: float | None, default: float) -> float:
+        if x is None:
+            return default
+        if transform == "log":
+            return float(np.log(x)) if x > 0 else -np.inf
+        if transform == "log1p":
+            return float(np.log1p(x)) if x > -1 else -np.inf
+        return float(x)
+
+    lo, hi = on_scale(bounds.low, -np.inf), on_scale(bounds.high, np.inf)
+    v_lo, v_hi = float(v.min()), float(v.max())
+    if np.isfinite(lo) and np.isfinite(hi):  # span 5-95 % of the range
+        b = 0.9 * (hi - lo) / max(v_hi - v_lo, 1e-12)
+        return lo + 0.05 * (hi - lo) - b * v_lo, b
+    if np.isfinite(lo) and a + b * v_lo <= lo:
+        a = lo - b * v_lo + 0.1 * b
+    if np.isfinite(hi) and a + b * v_hi >= hi:
+        a = hi - b * v_hi - 0.1 * b
+    return a, b
+
+
 def _index_path(
     n_country: int, n_year: int, drift: float, step_sd: float, rng: np.random.Generator
 ) -> np.ndarray:
@@ -346,8 +382,8 @@ def simulate_dataset(
         loading = float(rng.uniform(0.75, 0.95))
         intercept = float(rng.normal(0.0, 0.3))
         w = intercept + loading * index + sigma_ind * rng.normal(0.0, 1.0, (n_c, n_t))
-        a, b = _SCALE[item.transform]
         sign = -1.0 if item.direction == "-" else 1.0
+        a, b = _scale_within_bounds(sign * w, item.code, item.transform)
         raw = _inverse_transform(a + b * sign * w, item.transform)
         if item.code in covariate_codes:
             observed, share_j = np.ones_like(w, dtype=bool), 0.0
