@@ -150,7 +150,7 @@ def render(payload: dict[str, Any]) -> str:
                 f"| {task} | {_f(r['wall_seconds'])} | {_f(r.get('sampling_seconds'))} "
                 f"| {_f(r['min_ess_bulk'], 0)} / {_f(r['min_ess_tail'], 0)} "
                 f"| {_f(r['min_ess_per_wall_second'])} | {_f(r['max_rhat'], 3)} "
-                f"| {_f(r.get('divergences'))} | {_f(r.get('target_accept'))} "
+                f"| {_f(r.get('divergences'))} | {_f(r.get('target_accept'), 2)} "
                 f"| {_f(r['peak_mb'], 0)} | {_load(r, cores)} |"
             )
         failed = c["gravity-bambi"].get("default_failed")
