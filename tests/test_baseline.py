@@ -38,9 +38,9 @@ COVARIATES = [
     "log_dist",
     "contig",
 ]
-# Small real fits: 2 chains x 500 draws after 500 tuning steps, fixed seeds (one per model,
+# Small real fits: 2 chains x 1000 draws after 500 tuning steps, fixed seeds (one per model,
 # so the two chains of draws are independent), the spec's target_accept for both.
-FIT = {"draws": 500, "tune": 500, "chains": 2}
+FIT = {"draws": 1000, "tune": 500, "chains": 2}
 SEED_BAMBI, SEED_HAND = 11, 12
 # Bound on |difference of posterior means| (and sds), per scalar:
 #     Z * sqrt(mcse_bambi^2 + mcse_hand^2) + REL_TOL * posterior sd.
@@ -242,7 +242,7 @@ def test_both_fits_converged(fits) -> None:
         rhat = float(az.rhat(fits[key]).to_array().max())
         ess = float(az.ess(fits[key], method="bulk").to_array().min())
         assert rhat < 1.02, f"{key}: max R-hat {rhat:.3f} >= 1.02"
-        assert ess > 150, f"{key}: min bulk ESS {ess:.0f} <= 150 of 1000 draws"
+        assert ess > 150, f"{key}: min bulk ESS {ess:.0f} <= 150 of 2000 draws"
 
 
 def test_agreement_detects_a_different_prior(shipped, fits) -> None:

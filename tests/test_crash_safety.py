@@ -139,6 +139,7 @@ WRITER = textwrap.dedent(
     model = GravityModel.load(source / "posterior.nc", load_dataset())
     tables = {p.name: pd.read_csv(p) for p in sorted(source.glob("*.csv"))}
     diagnostics = json.loads((source / "diagnostics.json").read_text())
+    classic = json.loads((source / "classic.json").read_text())  # a whole run, as fit writes
     print("ready", flush=True)
     for k in itertools.count():
         version = f"v{k}"
@@ -146,6 +147,7 @@ WRITER = textwrap.dedent(
         result = RunResult(
             {n: t.assign(version=version) for n, t in tables.items()},
             dict(diagnostics, version=version),
+            classic=dict(classic, version=version),
         )
         write_run(model, result, out)
     """
