@@ -307,7 +307,7 @@ def start_fit(out: Path, *extra: str) -> subprocess.Popen:
 
 
 def wait_for_first_line(proc: subprocess.Popen, timeout: float = 240) -> str:
-    """The first line ``fit`` prints comes after the model is built, before compilation."""
+    """The first line ``fit`` prints comes once the data are read, before building and compiling."""
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     line = proc.stdout.readline()

@@ -272,6 +272,8 @@ def fit(
     out_dir = out if out is not None else MODELS_DIR / model_spec.name
     lock_output(out_dir, "fit")  # before the data are read: a second writer stops at once
     dataset = _dataset_for(model_spec, spec_path, data, strict_data)
+    # a line before the long part: the user (and the crash tests) know the fit has begun
+    echo(f"fitting {model_spec.name} on {dataset.path} ({method}) ...")
     run = api.fit(
         model_spec,
         dataset,
