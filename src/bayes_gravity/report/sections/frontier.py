@@ -78,12 +78,10 @@ def efficiency_section(inp: ReportInputs, key: str, title: str) -> Section:
 
     fig, axes, cells = partner_flow_grid(partners, row_height=1.9)
     for partner, flow, ax in cells:
-        rows = trade.index[(trade["partner"] == partner) & (trade["flow"] == flow)]
-        if rows.empty:
+        rows, years = _series(trade, partner, flow)
+        if rows.size == 0:
             ax.axis("off")
             continue
-        rows = rows[np.argsort(trade.loc[rows, "year"].to_numpy())]
-        years = trade.loc[rows, "year"].to_numpy()
         ax.fill_between(years, te_q[0, rows], te_q[4, rows], color="#c6dbef", lw=0)
         ax.fill_between(years, te_q[1, rows], te_q[3, rows], color="#6baed6", lw=0)
         ax.plot(years, te_q[2, rows], color="#08306b", lw=1.2)
@@ -105,12 +103,10 @@ def efficiency_section(inp: ReportInputs, key: str, title: str) -> Section:
 
     fig, axes, cells = partner_flow_grid(partners, row_height=1.9)
     for partner, flow, ax in cells:
-        rows = trade.index[(trade["partner"] == partner) & (trade["flow"] == flow)]
-        if rows.empty:
+        rows, years = _series(trade, partner, flow)
+        if rows.size == 0:
             ax.axis("off")
             continue
-        rows = rows[np.argsort(trade.loc[rows, "year"].to_numpy())]
-        years = trade.loc[rows, "year"].to_numpy()
         ax.fill_between(years, front_q[0, rows] / 1e6, front_q[4, rows] / 1e6, color="#fdd0a2")
         ax.plot(years, front_q[2, rows] / 1e6, color="#d94801", lw=1.2, label="frontier")
         ax.plot(years, actual[rows] / 1e6, color="black", lw=1.0, label="actual")
@@ -187,3 +183,11 @@ def efficiency_section(inp: ReportInputs, key: str, title: str) -> Section:
             f"{COMPARISON_FILE} is missing: the mean model was not fitted beside this run."
         )
     return sec
+
+
+def _series(trade: pd.DataFrame, partner: str, flow: str) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of one partner-flow series in year order, and their years."""
+    rows = trade.index[(trade["partner"] == partner) & (trade["flow"] == flow)].to_numpy()
+    years = trade.loc[rows, "year"].to_numpy()
+    order = np.argsort(years)
+    return rows[order], years[order]
